@@ -1,0 +1,5 @@
+"""HTTP routes: one blueprint per resource."""
+
+from . import health
+
+blueprints = (health.bp,)

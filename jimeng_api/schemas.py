@@ -1,0 +1,82 @@
+"""Request bodies: marshmallow schemas and the boundary helper that loads them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from flask import request
+from marshmallow import EXCLUDE, Schema, ValidationError
+
+from .errors import InvalidRequestError
+
+MAX_JSON_DEPTH = 64
+
+
+class RequestSchema(Schema):
+    """Base: unknown fields are accepted and ignored, as OpenAI clients send extras."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Return the nesting depth of *value*, stopping once past *limit*."""
+    stack, deepest = [(value, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        if isinstance(node, Mapping):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json_object() -> dict[str, Any]:
+    """Return the request body as a JSON object, or raise a 400 saying why."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise InvalidRequestError("The request body is empty; send a JSON object.")
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        message = f"The request body is not valid JSON: {reason}."
+        raise InvalidRequestError(message) from None
+    if not isinstance(body, dict):
+        raise InvalidRequestError("The request body must be a JSON object.")
+    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise InvalidRequestError("The request body is nested too deeply.")
+    return body
+
+
+def _first_error(messages: Any, path: tuple[str, ...] = ()) -> tuple[str, str]:
+    """Flatten marshmallow's nested error dict to (dotted param, message)."""
+    if isinstance(messages, dict):
+        key, value = next(iter(messages.items()))
+        return _first_error(value, (*path, str(key)))
+    if isinstance(messages, list) and messages:
+        first = messages[0]
+        if isinstance(first, (dict, list)):
+            return _first_error(first, path)
+        return ".".join(path), str(first)
+    return ".".join(path), str(messages)
+
+
+def load_json(schema: Schema, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate the JSON body with *schema*; errors become a 400 naming the param."""
+    if body is None:
+        body = read_json_object()
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        param, message = _first_error(exc.messages)
+        raise InvalidRequestError(f"Invalid '{param}': {message}", param=param) from exc
