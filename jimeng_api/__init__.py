@@ -12,6 +12,7 @@ from config import Config, get_config, validate
 
 from .api import blueprints
 from .errors import register_error_handlers
+from .extensions import init_services
 from .logs import init_request_logging
 
 __version__ = "1.0.0"
@@ -47,6 +48,7 @@ def create_app(
     )
     init_request_logging(app)
     register_error_handlers(app)
+    init_services(app)
     for bp in blueprints:
         app.register_blueprint(bp)
     return app

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import request
-from marshmallow import EXCLUDE, Schema, ValidationError
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+from marshmallow.validate import OneOf, Range
 
 from .errors import InvalidRequestError
 
@@ -80,3 +81,29 @@ def load_json(schema: Schema, body: dict[str, Any] | None = None) -> dict[str, A
     except ValidationError as exc:
         param, message = _first_error(exc.messages)
         raise InvalidRequestError(f"Invalid '{param}': {message}", param=param) from exc
+
+
+class ImageGenerationSchema(RequestSchema):
+    """``POST /v1/images/generations`` (OpenAI fields plus the seed's extensions)."""
+
+    prompt = fields.String(required=True)
+    model = fields.String(load_default=None)
+    n = fields.Integer(strict=True, load_default=None, validate=Range(1, 8))
+    size = fields.String(load_default=None)
+    width = fields.Integer(strict=True, load_default=None)
+    height = fields.Integer(strict=True, load_default=None)
+    ratio = fields.String(load_default=None)
+    resolution = fields.String(load_default=None)
+    negative_prompt = fields.String(load_default=None)
+    negativePrompt = fields.String(load_default=None)  # noqa: N815 (seed README)
+    sample_strength = fields.Float(
+        load_default=0.5, allow_nan=False, validate=Range(0, 1)
+    )
+    seed = fields.Integer(strict=True, load_default=None, validate=Range(0, 2**32 - 1))
+    response_format = fields.String(
+        load_default="url", validate=OneOf(("url", "b64_json"))
+    )
+    user = fields.String(load_default=None)
+
+
+image_generation_schema = ImageGenerationSchema()

@@ -1,5 +1,5 @@
 """HTTP routes: one blueprint per resource."""
 
-from . import health
+from . import health, images, models
 
-blueprints = (health.bp,)
+blueprints = (health.bp, images.bp, models.bp)

@@ -1,0 +1,184 @@
+"""The JSON bodies Jimeng's web client sends (protocol doc §3.3, §3.4, §5.1)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+
+def compact(obj: Any) -> str:
+    """Serialize like the browser's ``JSON.stringify``: compact, UTF-8 kept."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _uid() -> str:
+    return str(uuid.uuid1())
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What to generate, in upstream terms."""
+
+    model_key: str
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    image_ratio: int
+    resolution_type: str
+    sample_strength: float
+    seed: int
+    n: int | None  # None: let the upstream choose (4 images)
+    draft_version: str
+    min_version: str
+
+
+def _core_param(d: Draft) -> dict[str, Any]:
+    return {
+        "type": "",
+        "id": _uid(),
+        "model": d.model_key,
+        "prompt": d.prompt,
+        "negative_prompt": d.negative_prompt,
+        "seed": d.seed,
+        "sample_strength": d.sample_strength,
+        "image_ratio": d.image_ratio,
+        "large_image_info": {
+            "type": "",
+            "id": _uid(),
+            "height": d.height,
+            "width": d.width,
+            "resolution_type": d.resolution_type,
+        },
+        "intelligent_ratio": False,
+        "generate_type": 0,
+    }
+
+
+def _gen_option(d: Draft) -> dict[str, Any]:
+    option: dict[str, Any] = {"type": "", "id": _uid(), "generate_all": False}
+    if d.n is not None:
+        option["gen_count"] = d.n
+    return option
+
+
+def draft_content(d: Draft) -> str:
+    """Return the ``draft_content`` JSON string of a text-to-image draft (§5.1)."""
+    component_id = _uid()
+    component = {
+        "type": "image_base_component",
+        "id": component_id,
+        "min_version": d.min_version,
+        "aigc_mode": "workbench",
+        "metadata": {
+            "type": "",
+            "id": _uid(),
+            "created_platform": 3,
+            "created_platform_version": "",
+            "created_time_in_ms": str(int(time.time() * 1000)),
+            "created_did": "",
+        },
+        "generate_type": "generate",
+        "abilities": {
+            "type": "",
+            "id": _uid(),
+            "generate": {"type": "", "id": _uid(), "core_param": _core_param(d)},
+            "gen_option": _gen_option(d),
+        },
+    }
+    return compact(
+        {
+            "type": "draft",
+            "id": _uid(),
+            "min_version": d.min_version,
+            "min_features": [],
+            "is_from_tsn": True,
+            "version": d.draft_version,
+            "main_component_id": component_id,
+            "component_list": [component],
+        }
+    )
+
+
+def metrics_extra(d: Draft, submit_id: str) -> str:
+    """Return the ``metrics_extra`` JSON string (``sceneOptions`` is a string too)."""
+    scene = {
+        "type": "image",
+        "scene": "ImageBasicGenerate",
+        "modelReqKey": d.model_key,
+        "resolutionType": d.resolution_type,
+        "abilityList": [],
+        "benefitCount": d.n or 4,
+        "reportParams": {
+            "enterSource": "generate",
+            "vipSource": "generate",
+            "extraVipFunctionKey": f"{d.model_key}-{d.resolution_type}",
+            "useVipFunctionDetailsReporterHoc": True,
+        },
+    }
+    return compact(
+        {
+            "promptSource": "custom",
+            "generateCount": 1,
+            "enterFrom": "click",
+            "position": "page_bottom_box",
+            "sceneOptions": compact([scene]),
+            "isBoxSelect": False,
+            "isCutout": False,
+            "generateId": submit_id,
+            "isRegenerate": False,
+        }
+    )
+
+
+def generate_body(d: Draft, submit_id: str, aid: int) -> bytes:
+    """Return the body of ``POST /mweb/v1/aigc_draft/generate``."""
+    body = {
+        "extend": {"root_model": d.model_key},
+        "submit_id": submit_id,
+        "metrics_extra": metrics_extra(d, submit_id),
+        "draft_content": draft_content(d),
+        "http_common_info": {"aid": aid},
+    }
+    return compact(body).encode()
+
+
+_SCENES = [
+    ("smart_crop", 360, 360, "smart_crop-w:360-h:360"),
+    ("smart_crop", 480, 480, "smart_crop-w:480-h:480"),
+    ("smart_crop", 720, 720, "smart_crop-w:720-h:720"),
+    ("smart_crop", 720, 480, "smart_crop-w:720-h:480"),
+    ("normal", 2400, 2400, "2400"),
+    ("normal", 1080, 1080, "1080"),
+    ("normal", 720, 720, "720"),
+    ("normal", 480, 480, "480"),
+    ("normal", 360, 360, "360"),
+]
+IMAGE_INFO = compact(
+    {
+        "width": 2048,
+        "height": 2048,
+        "format": "webp",
+        "image_scene_list": [
+            {"scene": s, "width": w, "height": h, "uniq_key": k, "format": "webp"}
+            for s, w, h, k in _SCENES
+        ],
+    }
+)
+
+
+def history_body(history_id: str, aid: int) -> bytes:
+    """Return the body of ``POST /mweb/v1/get_history_by_ids`` for one record."""
+    ids = compact([history_id])
+    return (
+        f'{{"history_ids":{ids},"image_info":{IMAGE_INFO},'
+        f'"http_common_info":{{"aid":{aid}}}}}'
+    ).encode()
+
+
+def submit_lookup_body(submit_id: str) -> bytes:
+    """Return the body that finds a record by the ``submit_id`` we chose."""
+    return compact({"submit_ids": [submit_id]}).encode()

@@ -1,0 +1,96 @@
+"""Prometheus metrics; aggregated across gunicorn workers in multiprocess mode.
+
+gunicorn.conf.py points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before
+the workers start, so every worker writes its samples there and ``GET /metrics``
+(served by any worker) reports the sum.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "jimeng_api_requests_total", "HTTP requests served", ["route", "method", "status"]
+)
+GENERATION_SECONDS = Histogram(
+    "jimeng_api_generation_seconds",
+    "Time from submit to the last image, by model and outcome",
+    ["model", "outcome"],
+    buckets=(1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+)
+UPSTREAM_CALLS = Counter(
+    "jimeng_api_upstream_calls_total",
+    "Calls to Jimeng by endpoint and result (ret code, http_5xx, not_json...)",
+    ["endpoint", "result"],
+)
+GENERATION_FAILURES = Counter(
+    "jimeng_api_generation_failures_total",
+    "Generations that failed, by reason",
+    ["reason"],
+)
+IN_FLIGHT = Gauge(
+    "jimeng_api_generations_in_flight",
+    "Generations submitted and not finished",
+    multiprocess_mode="livesum",
+)
+SSE_OPEN = Gauge(
+    "jimeng_api_sse_streams_open", "Open SSE streams", multiprocess_mode="livesum"
+)
+POOL_SESSIONS = Gauge(
+    "jimeng_api_pool_sessions",
+    "Pooled sessions by state (pooled mode only)",
+    ["state"],
+    multiprocess_mode="livemax",
+)
+
+
+def upstream_call(endpoint: str, result: str) -> None:
+    """Count one call to Jimeng."""
+    UPSTREAM_CALLS.labels(endpoint, result).inc()
+
+
+def request_served(route: str, method: str, status: int) -> None:
+    """Count one HTTP request."""
+    REQUESTS.labels(route, method, str(status)).inc()
+
+
+def generation_failed(reason: str) -> None:
+    """Count a failed generation (content_filtered, insufficient_quota, ...)."""
+    GENERATION_FAILURES.labels(reason).inc()
+
+
+@contextmanager
+def tracking(gauge: Gauge) -> Iterator[None]:
+    """Hold *gauge* one higher for the duration of the block."""
+    gauge.inc()
+    try:
+        yield
+    finally:
+        gauge.dec()
+
+
+def pool_health(healthy: int, cooling: int) -> None:
+    """Publish how many pooled sessions can serve right now."""
+    POOL_SESSIONS.labels("healthy").set(healthy)
+    POOL_SESSIONS.labels("cooling").set(cooling)
+
+
+def exposition() -> tuple[bytes, str]:
+    """Return the metrics page and its content type."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(), CONTENT_TYPE_LATEST
