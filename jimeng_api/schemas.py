@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields
-from marshmallow.validate import OneOf, Range
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates
+from marshmallow.validate import Length, OneOf, Range
 
 from .errors import InvalidRequestError
 
@@ -107,3 +107,54 @@ class ImageGenerationSchema(RequestSchema):
 
 
 image_generation_schema = ImageGenerationSchema()
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean only: the string "false" is not silently true (or false)."""
+
+    truthy = {True}
+    falsy = {False}
+
+
+class MessageSchema(RequestSchema):
+    """One chat message; ``content`` is a string, a list of parts, or null."""
+
+    role = fields.String(
+        required=True,
+        validate=OneOf(
+            ("system", "developer", "user", "assistant", "tool", "function")
+        ),
+    )
+    content = fields.Raw(load_default=None, allow_none=True)
+
+    @validates("content")
+    def _content_shape(self, value: Any, **_: Any) -> None:
+        if value is None or isinstance(value, str):
+            return
+        if not isinstance(value, list) or not all(
+            isinstance(part, dict) and isinstance(part.get("type"), str)
+            for part in value
+        ):
+            raise ValidationError("Must be a string or a list of content parts.")
+
+
+class StreamOptionsSchema(RequestSchema):
+    include_usage = StrictBoolean(load_default=False)
+
+
+class ChatCompletionSchema(RequestSchema):
+    """``POST /v1/chat/completions``; ``n`` is the number of images."""
+
+    model = fields.String(load_default=None)
+    messages = fields.List(
+        fields.Nested(MessageSchema), required=True, validate=Length(min=1)
+    )
+    stream = StrictBoolean(load_default=False, allow_none=True)
+    n = fields.Integer(strict=True, load_default=None, validate=Range(1, 8))
+    user = fields.String(load_default=None)
+    stream_options = fields.Nested(
+        StreamOptionsSchema, load_default=None, allow_none=True
+    )
+
+
+chat_completion_schema = ChatCompletionSchema()

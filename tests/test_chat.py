@@ -1,0 +1,238 @@
+"""POST /v1/chat/completions: the non-stream shape and the SSE stream."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+URLS = [f"https://p9-dreamina-sign.byteimg.com/img/{i}.jpeg" for i in range(4)]
+CAT = {"messages": [{"role": "user", "content": "a cat"}]}
+
+
+def read_events(response) -> list:
+    """Parse an SSE body into JSON payloads; ``[DONE]`` stays a string."""
+    blocks = response.get_data(as_text=True).split("\n\n")
+    data = [b.removeprefix("data: ") for b in blocks if b.startswith("data: ")]
+    return [d if d == "[DONE]" else json.loads(d) for d in data]
+
+
+def incremental(upstream, history_id="h1"):
+    upstream.submitted(history_id)
+    upstream.record(history_id, 20)
+    upstream.record(history_id, 45, URLS[:1])
+    upstream.record(history_id, 45, URLS[:3])
+    upstream.record(history_id, 50, URLS)
+
+
+def test_non_stream_completion_shape(client, upstream):
+    upstream.generation("h1", URLS[:2])
+    response = client.post("/v1/chat/completions", json=CAT)
+    body = response.json
+    assert response.status_code == 200
+    assert body["object"] == "chat.completion"
+    assert body["id"].startswith("chatcmpl-")
+    assert isinstance(body["created"], int) and body["model"] == "jimeng-3.0"
+    [choice] = body["choices"]
+    assert choice["index"] == 0 and choice["finish_reason"] == "stop"
+    assert choice["message"] == {
+        "role": "assistant",
+        "content": f"![image_0]({URLS[0]})\n![image_1]({URLS[1]})\n",
+    }
+    usage = body["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_stream_headers(client, upstream):
+    upstream.generation("h1", URLS)
+    response = client.post("/v1/chat/completions", json={**CAT, "stream": True})
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    assert response.headers["Cache-Control"] == "no-cache"
+    assert response.headers["X-Accel-Buffering"] == "no"
+
+
+def test_stream_chunks_follow_the_openai_format(client, upstream):
+    incremental(upstream)
+    response = client.post("/v1/chat/completions", json={**CAT, "stream": True})
+    events = read_events(response)
+
+    assert events[-1] == "[DONE]"
+    chunks = events[:-1]
+    assert len({c["id"] for c in chunks}) == 1
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    assert all(c["choices"][0]["index"] == 0 for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert "图像生成中" in chunks[0]["choices"][0]["delta"]["content"]
+    assert all("role" not in c["choices"][0]["delta"] for c in chunks[1:])
+    finishes = [c["choices"][0]["finish_reason"] for c in chunks]
+    assert finishes.count("stop") == 1 and finishes[-1] == "stop"
+    images = [c["choices"][0]["delta"].get("content") for c in chunks[1:-1]]
+    assert images == [f"![image_{i}]({u})\n" for i, u in enumerate(URLS)]
+
+
+def test_images_are_streamed_as_they_appear(app, upstream):
+    incremental(upstream)
+    client = app.test_client()
+    response = client.post(
+        "/v1/chat/completions",
+        json={**CAT, "stream": True},
+        headers={"Authorization": "Bearer s"},
+        buffered=False,
+    )
+    seen = []
+    for piece in response.response:
+        text = piece.decode() if isinstance(piece, bytes) else piece
+        if "image_" in text:
+            seen.append(len(upstream.calls(upstream.HISTORY)))
+    response.close()
+    # image 0 went out right after poll 2, images 1-2 after poll 3, image 3 after 4
+    assert seen == [2, 3, 3, 4]
+
+
+def test_usage_chunk_when_asked(client, upstream):
+    upstream.generation("h1", URLS[:1])
+    body = {**CAT, "stream": True, "stream_options": {"include_usage": True}}
+    events = read_events(client.post("/v1/chat/completions", json=body))
+    usage_chunk = events[-2]
+    assert usage_chunk["choices"] == [] and usage_chunk["usage"]["total_tokens"] > 0
+    assert events[-3]["choices"][0]["finish_reason"] == "stop"
+
+
+def test_keepalive_comments_while_waiting(app, upstream):
+    app.config.update(SSE_KEEPALIVE_INTERVAL=0.01, POLL_INTERVAL=0.02)
+    upstream.submitted("h1")
+    for _ in range(5):
+        upstream.record("h1", 20)
+    upstream.record("h1", 50, URLS)
+    response = app.test_client().post(
+        "/v1/chat/completions",
+        json={**CAT, "stream": True},
+        headers={"Authorization": "Bearer s"},
+    )
+    text = response.get_data(as_text=True)
+    assert text.count(": keep-alive\n\n") >= 3
+    assert text.endswith("data: [DONE]\n\n")
+
+
+def test_failure_mid_stream_is_an_error_event_then_done(client, upstream):
+    upstream.submitted("h1")
+    upstream.record("h1", 30, fail_code="2038")
+    events = read_events(
+        client.post("/v1/chat/completions", json={**CAT, "stream": True})
+    )
+    assert events[-1] == "[DONE]"
+    assert events[-2]["error"]["code"] == "content_policy_violation"
+    assert all(
+        c.get("choices", [{}])[0].get("finish_reason") is None for c in events[:-2]
+    )
+    assert len(upstream.calls(upstream.GENERATE)) == 1
+
+
+def test_submit_failure_before_streaming_is_a_json_error(client, upstream):
+    upstream.reply(upstream.GENERATE, None, ret="1006", errmsg="积分不足")
+    upstream.reply(upstream.RECEIVE, None, ret="1014", errmsg="system busy")
+    response = client.post("/v1/chat/completions", json={**CAT, "stream": True})
+    assert response.status_code == 429
+    assert response.mimetype == "application/json"
+    assert response.headers["x-should-retry"] == "false"
+    assert response.json["error"]["type"] == "insufficient_quota"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({}, "messages"),
+        ({"messages": []}, "messages"),
+        ({"messages": "hi"}, "messages"),
+        ({"messages": [{"role": "robot", "content": "hi"}]}, "messages.0.role"),
+        ({"messages": [{"content": "hi"}]}, "messages.0.role"),
+        ({"messages": [{"role": "user", "content": 5}]}, "messages.0.content"),
+        ({"messages": [{"role": "user", "content": "  "}]}, "messages"),
+        ({"messages": [{"role": "system", "content": "be nice"}]}, "messages"),
+        ({**CAT, "model": "gpt-4"}, "model"),
+        ({**CAT, "model": "jimeng-3.0:bogus"}, "model"),
+        ({**CAT, "n": 0}, "n"),
+        ({**CAT, "stream_options": {"include_usage": "yes"}},
+         "stream_options.include_usage"),
+    ],
+)  # fmt: skip
+def test_invalid_bodies_are_400_in_both_modes(client, upstream, body, param, stream):
+    if "stream" not in body:
+        body = {**body, "stream": stream}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code in (400, 404), response.json
+    assert response.mimetype == "application/json"
+    assert response.json["error"]["param"] == param
+    assert upstream.calls(upstream.GENERATE) == []
+
+
+def test_stream_must_be_a_boolean(client, upstream):
+    response = client.post("/v1/chat/completions", json={**CAT, "stream": "false"})
+    assert response.status_code == 400
+    assert response.json["error"]["param"] == "stream"
+
+
+def test_prompt_is_the_last_user_message_with_text_parts_joined(client, upstream):
+    upstream.generation("h1", URLS[:1])
+    messages = [
+        {"role": "system", "content": "You draw."},
+        {"role": "user", "content": "old prompt"},
+        {"role": "assistant", "content": "![image_0](x)"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "a red"},
+                {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
+                {"type": "text", "text": "fox"},
+            ],
+        },
+    ]
+    response = client.post("/v1/chat/completions", json={"messages": messages})
+    assert response.status_code == 200
+    draft = json.loads(
+        json.loads(upstream.calls(upstream.GENERATE)[0].request.body)["draft_content"]
+    )
+    core = draft["component_list"][0]["abilities"]["generate"]["core_param"]
+    assert core["prompt"] == "a red\nfox"
+
+
+@pytest.mark.parametrize(
+    ("model", "width", "height", "ratio"),
+    [
+        ("jimeng-3.0:1280x720", 1280, 720, 3),
+        ("jimeng-3.0:1023x767", 1024, 768, 4),
+        ("jimeng-4.0:16:9", 2560, 1440, 3),
+    ],
+)
+def test_model_size_suffix(client, upstream, model, width, height, ratio):
+    upstream.generation("h1", URLS[:1])
+    response = client.post("/v1/chat/completions", json={**CAT, "model": model})
+    assert response.json["model"] == model
+    draft = json.loads(
+        json.loads(upstream.calls(upstream.GENERATE)[0].request.body)["draft_content"]
+    )
+    core = draft["component_list"][0]["abilities"]["generate"]["core_param"]
+    info = core["large_image_info"]
+    assert (info["width"], info["height"], core["image_ratio"]) == (
+        width,
+        height,
+        ratio,
+    )
+
+
+def test_closing_the_stream_stops_polling(app, upstream):
+    upstream.submitted("h1")
+    upstream.record("h1", 20)
+    response = app.test_client().post(
+        "/v1/chat/completions",
+        json={**CAT, "stream": True},
+        headers={"Authorization": "Bearer s"},
+        buffered=False,
+    )
+    iterator = iter(response.response)
+    next(iterator)  # the first chunk
+    polls_before = len(upstream.calls(upstream.HISTORY))
+    response.close()
+    assert len(upstream.calls(upstream.HISTORY)) == polls_before
