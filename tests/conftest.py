@@ -69,3 +69,22 @@ class FakeUpstream:
 def upstream(app):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield FakeUpstream(mock, app.config["JIMENG_BASE_URL"])
+
+
+@pytest.fixture(scope="session")
+def sim():
+    """One simulator process (strict mode, short tasks) for the whole run."""
+    from tests.servers import Simulator
+
+    simulator = Simulator(("--task-seconds", "0.6", "--task-jitter", "0.3"))
+    yield simulator
+    simulator.stop()
+
+
+@pytest.fixture
+def fresh_sim(sim):
+    """The simulator with its state and knobs reset for this test."""
+    sim.reset()
+    sim.configure(task_seconds=0.6, task_jitter=0.3)
+    yield sim
+    sim.reset()

@@ -85,3 +85,45 @@ def gunicorn_server(
                 proc.kill()
                 proc.wait()
         server.log_path.unlink(missing_ok=True)
+
+
+class Simulator:
+    """A simulator subprocess (the real gevent CLI) and its introspection API."""
+
+    def __init__(self, args: tuple[str, ...] = ()) -> None:
+        from jimeng_api.simulator import start_simulator_process
+
+        self.proc, self.base_url = start_simulator_process(args)
+
+    def stop(self) -> None:
+        from jimeng_api.simulator import stop_simulator_process
+
+        stop_simulator_process(self.proc)
+
+    def stats(self) -> dict:
+        return requests.get(self.base_url + "/__sim/stats?tasks=0", timeout=10).json()
+
+    def configure(self, **changes) -> dict:
+        url = self.base_url + "/__sim/config"
+        return requests.post(url, json=changes, timeout=10).json()
+
+    def set_credits(self, session: str, credits: int) -> None:
+        body = {"session": session, "credits": credits}
+        requests.post(self.base_url + "/__sim/credits", json=body, timeout=10)
+
+    def reset(self) -> None:
+        body = {"restore_settings": True}
+        requests.post(self.base_url + "/__sim/reset", json=body, timeout=10)
+
+
+def api_env(sim: Simulator, **extra: str) -> dict[str, str]:
+    """Environment for a server that talks to *sim* and polls quickly."""
+    return {
+        "JIMENG_BASE_URL": sim.base_url,
+        "POLL_FIRST_DELAY": "0.2",
+        "POLL_INTERVAL": "0.2",
+        "SSE_KEEPALIVE_INTERVAL": "0.5",
+        "UPSTREAM_RETRY_BACKOFF": "0.05",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
