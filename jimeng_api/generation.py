@@ -97,11 +97,12 @@ class Generator:
     def start(self, tokens: Sequence[str], draft: Draft, model: str) -> Job:
         """Submit *draft* with the first session id that can pay for it."""
         started = time.monotonic()
+        deadline = started + self.config["GENERATION_TIMEOUT"]
         errors: list[APIError] = []
         first = random.randrange(len(tokens))
         for token in self.cooldowns.order(tokens, first):
             try:
-                history_id = self._submit(token, draft)
+                history_id = self._submit(token, draft, deadline)
             except ACCOUNT_ERRORS as exc:
                 errors.append(exc)
                 self._cool_down(token, exc)
@@ -109,19 +110,18 @@ class Generator:
             except APIError as exc:
                 self._count_failure(exc)
                 raise
-            deadline = started + self.config["GENERATION_TIMEOUT"]
             return Job(token, history_id, model, draft.n, started, deadline)
         best = min(errors, key=lambda e: _rank(e))
         self._count_failure(best)
         raise best
 
-    def _submit(self, token: str, draft: Draft) -> str:
+    def _submit(self, token: str, draft: Draft, deadline: float) -> str:
         try:
-            return self.client.submit(token, draft)
+            return self.client.submit(token, draft, deadline=deadline)
         except InsufficientQuotaError:
             if not self._claim_daily_grant(token):
                 raise
-            return self.client.submit(token, draft)
+            return self.client.submit(token, draft, deadline=deadline)
 
     def _claim_daily_grant(self, token: str) -> bool:
         """Claim today's free credits once per session id; return whether to retry."""
@@ -189,7 +189,7 @@ class Generator:
     def _poll_once(self, job: Job) -> Record | None:
         """Poll once; a transient failure means "ask again", not an error."""
         try:
-            return self.client.history(job.token, job.history_id)
+            return self.client.history(job.token, job.history_id, deadline=job.deadline)
         except (UpstreamError, RateLimitError) as exc:
             if type(exc) not in POLL_AGAIN:
                 raise

@@ -84,11 +84,17 @@ class TransientError(UpstreamError):
     """A transport-level failure that a safe call may retry."""
 
     def __init__(
-        self, message: str, *, never_sent: bool = False, timed_out: bool = False
-    ):
+        self,
+        message: str,
+        *,
+        never_sent: bool = False,
+        timed_out: bool = False,
+        answered: bool = False,
+    ) -> None:
         super().__init__(message)
-        self.never_sent = never_sent
+        self.never_sent = never_sent  # provably never reached the server
         self.timed_out = timed_out
+        self.answered = answered  # the server replied (5xx page, garbage body)
 
     def final(self) -> UpstreamError:
         """Return the error to report once retrying has given up."""
@@ -100,6 +106,10 @@ class AmbiguousSubmitError(UpstreamError):
     """The generate call failed after it may have reached Jimeng."""
 
     retryable = False  # a client retry could pay for the same images twice
+
+    def __init__(self, cause: TransientError) -> None:
+        super().__init__(cause.message)
+        self.answered = cause.answered
 
 
 def sign(path: str, device_time: int, pf: str, version: str, affixes: tuple) -> str:
@@ -303,21 +313,25 @@ class JimengClient:
         *,
         safe: bool = True,
         headers: dict[str, str] | None = None,
+        deadline: float | None = None,
     ) -> Any:
         """POST to Jimeng and unwrap the envelope, retrying transient failures.
 
         :param safe: whether repeating the call cannot cost anything. An unsafe
             call is repeated only when it provably never reached the server.
+        :param deadline: a ``time.monotonic()`` value after which no retry starts.
         """
         for attempt in range(self.retries + 1):
             try:
                 return self._call_once(path, token, body, headers or {})
             except TransientError as exc:
                 if not safe and not exc.never_sent:
-                    raise AmbiguousSubmitError(exc.message) from exc
-                if attempt == self.retries:
+                    raise AmbiguousSubmitError(exc) from exc
+                pause = self.backoff * (2**attempt) * (0.5 + random.random())
+                late = deadline is not None and time.monotonic() + pause >= deadline
+                if attempt == self.retries or late:
                     raise exc.final() from exc
-            time.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
+            time.sleep(pause)
         raise AssertionError("unreachable")
 
     def _call_once(
@@ -341,7 +355,7 @@ class JimengClient:
         status = response.status_code
         if status >= 500 or status == 429:
             metrics.upstream_call(endpoint, f"http_{status}")
-            raise TransientError(f"Jimeng answered HTTP {status}.")
+            raise TransientError(f"Jimeng answered HTTP {status}.", answered=True)
         try:
             body = response.json()
         except ValueError:
@@ -351,7 +365,9 @@ class JimengClient:
             ) from None
         if not isinstance(body, dict):
             metrics.upstream_call(endpoint, "not_json")
-            raise TransientError("Jimeng answered with an unexpected body.")
+            raise TransientError(
+                "Jimeng answered with an unexpected body.", answered=True
+            )
         if path == ACCOUNT_INFO:
             metrics.upstream_call(endpoint, "ok")
             return body  # passport envelope: no ret (§2.3)
@@ -359,7 +375,9 @@ class JimengClient:
             ret = int(body.get("ret"))
         except (TypeError, ValueError):
             metrics.upstream_call(endpoint, "bad_envelope")
-            raise TransientError("Jimeng answered without a result code.") from None
+            raise TransientError(
+                "Jimeng answered without a result code.", answered=True
+            ) from None
         metrics.upstream_call(endpoint, str(ret))
         if ret == 0:
             return body.get("data")
@@ -380,26 +398,50 @@ class JimengClient:
 
     # --- endpoints ---
 
-    def submit(self, token: str, draft: Draft, submit_id: str | None = None) -> str:
+    def submit(self, token: str, draft: Draft, *, deadline: float | None = None) -> str:
         """Submit a generation once and return its history record id.
 
-        Never repeated blindly: if the call may have reached Jimeng, the record
-        is looked up by our ``submit_id`` before anything is sent again.
+        Never repeated blindly. If the call may have reached Jimeng, the record is
+        looked up by our ``submit_id``: found, it is adopted; not found after an
+        error page, the same submission is sent again; not found after a timeout
+        or reset (Jimeng may still be working on it), we give up unpaid-for rather
+        than risk paying twice.
         """
-        submit_id = submit_id or str(uuid.uuid1())
+        submit_id = str(uuid.uuid1())
         body = generate_body(draft, submit_id, self.aid)
         for attempt in range(1 + self.retries):
             try:
-                data = self._call(GENERATE, token, body, safe=False)
+                data = self._call(GENERATE, token, body, safe=False, deadline=deadline)
                 return self._history_id(data)
-            except AmbiguousSubmitError:
-                found = self.find_submission(token, submit_id)
-                if found or attempt == self.retries:
-                    if found:
-                        return found
-                    raise
-                log.info("submit %s not accepted, sending it again", submit_id)
+            except AmbiguousSubmitError as exc:
+                found = self._look_for(token, submit_id, exc.answered, deadline)
+                if found:
+                    return found
+                if not exc.answered or attempt == self.retries:
+                    raise UpstreamTimeoutError(
+                        "Jimeng did not confirm the submission and it was not sent "
+                        f"again, to avoid paying twice ({exc.message})",
+                        retryable=False,
+                    ) from exc
+                log.info("submit %s was not accepted, sending it again", submit_id)
         raise AssertionError("unreachable")
+
+    def _look_for(
+        self, token: str, submit_id: str, answered: bool, deadline: float | None
+    ) -> str | None:
+        """Find our submission; keep looking a while if Jimeng may still be on it."""
+        grace = 0.0 if answered else max(3 * self.timeout[1], 10.0)
+        until = time.monotonic() + grace
+        if deadline is not None:
+            until = min(until, deadline)
+        while True:
+            try:
+                found = self.find_submission(token, submit_id, deadline=deadline)
+            except (UpstreamError, RateLimitError):
+                found = None
+            if found or time.monotonic() >= until:
+                return found
+            time.sleep(min(1.0, max(until - time.monotonic(), 0.0)))
 
     @staticmethod
     def _history_id(data: Any) -> str:
@@ -411,9 +453,12 @@ class JimengClient:
             )
         return str(history_id)
 
-    def find_submission(self, token: str, submit_id: str) -> str | None:
+    def find_submission(
+        self, token: str, submit_id: str, *, deadline: float | None = None
+    ) -> str | None:
         """Return the record id of *submit_id* if Jimeng accepted it, else None."""
-        data = self._call(HISTORY, token, submit_lookup_body(submit_id))
+        body = submit_lookup_body(submit_id)
+        data = self._call(HISTORY, token, body, deadline=deadline)
         record = (data or {}).get(submit_id) if isinstance(data, dict) else None
         if not record:
             return None
@@ -422,13 +467,16 @@ class JimengClient:
         )
         return str(history_id) if history_id else None
 
-    def history(self, token: str, history_id: str) -> Record | None:
+    def history(
+        self, token: str, history_id: str, *, deadline: float | None = None
+    ) -> Record | None:
         """Poll one record; None while Jimeng does not know it yet."""
         data = self._call(
             HISTORY,
             token,
             history_body(history_id, self.aid),
             headers={"X-Platform": "pc"},
+            deadline=deadline,
         )
         raw = data.get(history_id) if isinstance(data, dict) else None
         return parse_record(raw) if isinstance(raw, dict) else None
