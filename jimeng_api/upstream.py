@@ -361,7 +361,7 @@ class JimengClient:
         except ValueError:
             metrics.upstream_call(endpoint, "not_json")
             raise TransientError(
-                f"Jimeng answered HTTP {status} without JSON."
+                f"Jimeng answered HTTP {status} without JSON.", answered=True
             ) from None
         if not isinstance(body, dict):
             metrics.upstream_call(endpoint, "not_json")

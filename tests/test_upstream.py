@@ -259,3 +259,35 @@ def test_fetch_image_caps_the_size(app, upstream):
     upstream.mock.get("https://p3.byteimg.com/big.png", body=b"x" * 100)
     with pytest.raises(errors.UpstreamError, match="larger"):
         client.fetch_image("https://p3.byteimg.com/big.png")
+
+
+def test_timed_out_submit_is_never_resent_when_not_found(client, upstream):
+    import time
+
+    upstream.raw(upstream.GENERATE, body=requests.ReadTimeout("slow"))
+    upstream.reply(upstream.HISTORY, {})  # Jimeng does not know the submit_id (yet)
+    with pytest.raises(errors.UpstreamTimeoutError) as caught:
+        client.submit("s", DRAFT, deadline=time.monotonic() + 0.5)
+    assert caught.value.retryable is False
+    assert len(upstream.calls(upstream.GENERATE)) == 1
+    assert len(upstream.calls(upstream.HISTORY)) >= 1
+
+
+def test_retries_stop_at_the_deadline(client, upstream):
+    import time
+
+    client.backoff = 1.0
+    upstream.raw(upstream.CREDIT, status=503, body="<html>down</html>")
+    started = time.monotonic()
+    with pytest.raises(errors.UpstreamError):
+        client._call(upstream.CREDIT, "s", deadline=time.monotonic() + 0.2)
+    assert time.monotonic() - started < 1.0
+    assert len(upstream.calls(upstream.CREDIT)) == 1
+
+
+def test_non_json_answer_to_submit_is_resent_after_lookup(client, upstream):
+    upstream.raw(upstream.GENERATE, status=200, body="upstream connect error")
+    upstream.submitted("42")
+    upstream.reply(upstream.HISTORY, {})
+    assert client.submit("s", DRAFT) == "42"
+    assert len(upstream.calls(upstream.GENERATE)) == 2
