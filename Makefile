@@ -34,7 +34,7 @@ bench: $(VENV)/.dev ## benchmark against the simulator; writes bench/results.jso
 	$(BIN)/python bench/bench.py
 
 fuzz: $(VENV)/.dev ## long property-based fuzzing of every endpoint
-	$(BIN)/python -m pytest -q -m fuzz --hypothesis-profile=long
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_fuzz.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

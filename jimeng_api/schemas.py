@@ -37,6 +37,15 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def _has_lone_surrogate(body: dict[str, Any]) -> bool:
+    """Return whether a string in *body* holds an unpaired UTF-16 surrogate."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -54,6 +63,8 @@ def read_json_object() -> dict[str, Any]:
         raise InvalidRequestError(message) from None
     if not isinstance(body, dict):
         raise InvalidRequestError("The request body must be a JSON object.")
+    if b"\\u" in raw and _has_lone_surrogate(body):
+        raise InvalidRequestError("The request body contains an invalid \\u escape.")
     if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
         raise InvalidRequestError("The request body is nested too deeply.")
     return body
