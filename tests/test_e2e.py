@@ -226,3 +226,10 @@ def test_stream_survives_a_proxy_that_drops_idle_connections(server, sim, fresh_
 
 def test_strict_mode_saw_no_protocol_violations(sim):
     no_violations(sim)
+
+
+def test_server_logs_never_contain_a_session_id(server):
+    output = server.output()
+    assert "POST /v1/images/generations" in output  # the log is really captured
+    for secret in (SESSION, "invalid-session", "broke-session"):
+        assert secret not in output
