@@ -92,8 +92,8 @@ class Config:
     GUNICORN_WORKERS = _int("GUNICORN_WORKERS", 2, 1, 64)
     GUNICORN_WORKER_CONNECTIONS = _int("GUNICORN_WORKER_CONNECTIONS", 2500, 10, 100000)
     GUNICORN_BACKLOG = _int("GUNICORN_BACKLOG", 4096, 64, 65535)
-    # seconds in-flight requests get after SIGTERM; keep above GENERATION_TIMEOUT
-    GUNICORN_GRACEFUL_TIMEOUT = _int("GUNICORN_GRACEFUL_TIMEOUT", 630, 1, 86400)
+    # proxies whose X-Forwarded-* headers gunicorn trusts (nginx on the same host)
+    FORWARDED_ALLOW_IPS = _str("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
     LOG_LEVEL = _choice(
         "LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
     )
@@ -138,6 +138,11 @@ class Config:
     POLL_MAX_INTERVAL = _float("POLL_MAX_INTERVAL", 5.0, 0, 600)
     POLL_ADAPTIVE = _bool("POLL_ADAPTIVE", True)
     GENERATION_TIMEOUT = _float("GENERATION_TIMEOUT", 600, 1, 86400)
+    # seconds in-flight requests get after SIGTERM: by default the generation
+    # deadline plus a margin, so no generation is cut off by a restart
+    GUNICORN_GRACEFUL_TIMEOUT = _int(
+        "GUNICORN_GRACEFUL_TIMEOUT", int(GENERATION_TIMEOUT) + 30, 1, 86400
+    )
     TOKEN_COOLDOWN = _float("TOKEN_COOLDOWN", 600, 0, 86400)
     MAX_TOKENS_PER_REQUEST = _int("MAX_TOKENS_PER_REQUEST", 64, 1, 10000)
 

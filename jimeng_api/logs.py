@@ -10,6 +10,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from . import metrics
+
 log = logging.getLogger("jimeng_api.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -50,6 +52,8 @@ def init_request_logging(app: Flask) -> None:
         response.headers[REQUEST_ID_HEADER] = rid
         started = getattr(g, "started", time.perf_counter())
         method, path, status = request.method, request.path, response.status_code
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.request_served(route, method, status)
 
         def log_line() -> None:  # after the body, so streams log their full time
             ms = (time.perf_counter() - started) * 1000
