@@ -28,7 +28,7 @@ def test_ping_answers_pong(client):
     assert response.get_data(as_text=True) == "pong"
 
 
-def test_landing_page_names_the_endpoints(client):
+def test_playground_page_names_the_endpoints(client):
     response = client.get("/")
     assert response.mimetype == "text/html"
     assert "/v1/images/generations" in response.get_data(as_text=True)

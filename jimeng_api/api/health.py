@@ -1,4 +1,4 @@
-"""``GET /ping`` (health check) and ``GET /`` (landing page)."""
+"""``GET /ping`` (health check) and ``GET /`` (the playground page)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from flask import Blueprint, Response
 
 bp = Blueprint("health", __name__)
 
-INDEX_HTML = (Path(__file__).parent.parent / "static" / "index.html").read_bytes()
+INDEX_HTML = (
+    Path(__file__).parent.parent / "static" / "playground" / "index.html"
+).read_bytes()
 
 
 @bp.get("/ping")
@@ -19,5 +21,5 @@ def ping() -> Response:
 
 @bp.get("/")
 def index() -> Response:
-    """Serve the landing page."""
+    """Serve the playground page."""
     return Response(INDEX_HTML, mimetype="text/html")
