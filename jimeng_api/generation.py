@@ -9,14 +9,14 @@ error is marked non-retryable so that no client retry pays twice.
 from __future__ import annotations
 
 import logging
+import math
 import random
-import statistics
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from . import metrics
 from .drafts import Draft
@@ -48,6 +48,10 @@ ACCOUNT_ERRORS: tuple[type[APIError], ...] = (
 POLL_AGAIN = (UpstreamError, UpstreamTimeoutError, RateLimitError)
 BEIJING = timezone(timedelta(hours=8))  # Jimeng's day starts at midnight in China
 DEFAULT_IMAGE_COUNT = 4
+BUSY = (
+    "Every pooled session is running its maximum of generations "
+    "(POOL_MAX_CONCURRENCY); try again shortly."
+)
 
 
 @dataclass
@@ -61,10 +65,26 @@ class Job:
     started: float
     deadline: float
     urls: list[str] = field(default_factory=list)
+    pending_at: float = 0.0  # when a poll last found the task unfinished
+    #: frees the session's concurrency slot (pooled mode); safe to call twice
+    release: Callable[[], None] = field(default=lambda: None, repr=False)
+
+
+class Scheduler(Protocol):
+    """Pooled mode's say in a generation (``pool.AccountPool``)."""
+
+    def order(self, tokens: Sequence[str]) -> list[str]: ...
+
+    def hold(self, token: str) -> Callable[[], None] | None: ...
 
 
 class TaskTimes:
-    """Recent task durations per model, to poll near the expected finish."""
+    """Recent task durations per model, to poll near the expected finish.
+
+    A duration is estimated as the midpoint between the last poll that found the
+    task unfinished and the poll that found it done, so our own polling lag and
+    load do not leak into what is learned.
+    """
 
     def __init__(self, window: int = 50) -> None:
         self._samples: dict[str, deque[float]] = {}
@@ -73,13 +93,18 @@ class TaskTimes:
     def add(self, model: str, seconds: float) -> None:
         self._samples.setdefault(model, deque(maxlen=self._window)).append(seconds)
 
-    def quantiles(self, model: str) -> tuple[float, float] | None:
-        """Return (p10, p90) of recent durations, or None with too few samples."""
+    def first_poll(self, model: str) -> float | None:
+        """Return when to poll first: a bit before the fastest recent task, the
+        margin shrinking as samples accumulate; None before any sample."""
         samples = self._samples.get(model)
-        if not samples or len(samples) < 5:
+        if not samples:
             return None
-        cuts = statistics.quantiles(samples, n=10)
-        return cuts[0], cuts[-1]
+        return min(samples) * (1 - 0.4 / math.sqrt(len(samples)))
+
+    def late_after(self, model: str) -> float | None:
+        """Return the age after which a task counts as unusually slow."""
+        samples = self._samples.get(model)
+        return 2 * max(samples) if samples else None
 
 
 class Generator:
@@ -91,6 +116,7 @@ class Generator:
         self.cooldowns = Cooldowns(config["TOKEN_COOLDOWN"])
         self.times = TaskTimes()
         self._claimed: BoundedMap[tuple[str, str], bool] = BoundedMap(10000)
+        self.scheduler: Scheduler | None = None  # set in pooled mode (pool.py)
 
     # --- submit ---
 
@@ -99,8 +125,12 @@ class Generator:
         started = time.monotonic()
         deadline = started + self.config["GENERATION_TIMEOUT"]
         errors: list[APIError] = []
-        first = random.randrange(len(tokens))
-        for token in self.cooldowns.order(tokens, first):
+        for token in self._candidates(tokens):
+            release = self.scheduler.hold(token) if self.scheduler else _nothing
+            if release is None:  # pooled mode: the session is at its cap
+                errors.append(RateLimitError(BUSY, retryable=True))
+                continue
+            history_id = None
             try:
                 history_id = self._submit(token, draft, deadline)
             except ACCOUNT_ERRORS as exc:
@@ -110,20 +140,31 @@ class Generator:
             except APIError as exc:
                 self._count_failure(exc)
                 raise
-            return Job(token, history_id, model, draft.n, started, deadline)
+            finally:
+                if history_id is None:
+                    release()  # nothing was submitted on this session
+            return Job(
+                token, history_id, model, draft.n, started, deadline, release=release
+            )
         best = min(errors, key=lambda e: _rank(e))
         self._count_failure(best)
         raise best
+
+    def _candidates(self, tokens: Sequence[str]) -> list[str]:
+        """Return *tokens* in the order to try them."""
+        if self.scheduler:
+            return self.scheduler.order(tokens)
+        return self.cooldowns.order(tokens, random.randrange(len(tokens)))
 
     def _submit(self, token: str, draft: Draft, deadline: float) -> str:
         try:
             return self.client.submit(token, draft, deadline=deadline)
         except InsufficientQuotaError:
-            if not self._claim_daily_grant(token):
+            if not self.claim_daily_grant(token):
                 raise
             return self.client.submit(token, draft, deadline=deadline)
 
-    def _claim_daily_grant(self, token: str) -> bool:
+    def claim_daily_grant(self, token: str) -> bool:
         """Claim today's free credits once per session id; return whether to retry."""
         key = (token_id(token), datetime.now(BEIJING).date().isoformat())
         if self._claimed.get(key):
@@ -168,12 +209,15 @@ class Generator:
                     time.monotonic() - job.started
                 )
                 raise
+            finally:
+                job.release()  # also when the client went away (GeneratorExit)
 
     def _poll(self, job: Job, tick: float | None) -> Iterator[list[str] | None]:
         polls = 0
         while True:
             yield from self._wait(job, self._delay(job, polls), tick)
             polls += 1
+            polled_at = time.monotonic()
             record = self._poll_once(job)
             if record is None:
                 continue
@@ -185,6 +229,7 @@ class Generator:
             if self._finished(job, record):
                 self._succeeded(job, record)
                 return
+            job.pending_at = polled_at
 
     def _poll_once(self, job: Job) -> Record | None:
         """Poll once; a transient failure means "ask again", not an error."""
@@ -211,23 +256,24 @@ class Generator:
                 f"record {job.history_id})."
             )
         job.urls = record.urls
-        seconds = time.monotonic() - job.started
-        self.times.add(job.model, seconds)
-        metrics.GENERATION_SECONDS.labels(job.model, "ok").observe(seconds)
+        now = time.monotonic()
+        pending_at = job.pending_at or job.started
+        self.times.add(job.model, (pending_at + now) / 2 - job.started)
+        metrics.GENERATION_SECONDS.labels(job.model, "ok").observe(now - job.started)
 
     def _delay(self, job: Job, polls: int) -> float:
         """Seconds to wait before poll number *polls* (0 = the first)."""
         c = self.config
-        learned = self.times.quantiles(job.model) if c["POLL_ADAPTIVE"] else None
+        adaptive = c["POLL_ADAPTIVE"]
         elapsed = time.monotonic() - job.started
         if polls == 0:
-            first = learned[0] * 0.9 if learned else c["POLL_FIRST_DELAY"]
+            learned = self.times.first_poll(job.model) if adaptive else None
+            first = c["POLL_FIRST_DELAY"] if learned is None else learned
             return max(first - elapsed, 0.0)
-        late_after = learned[1] if learned else 60.0
-        if elapsed <= late_after:
+        late = self.times.late_after(job.model) if adaptive else None
+        if elapsed <= max(late or 0.0, 60.0):
             return c["POLL_INTERVAL"]
-        grown = c["POLL_INTERVAL"] * 1.5 ** min(polls, 20)
-        return min(grown, c["POLL_MAX_INTERVAL"])
+        return min(c["POLL_INTERVAL"] * 1.5 ** min(polls, 20), c["POLL_MAX_INTERVAL"])
 
     def _wait(self, job: Job, seconds: float, tick: float | None) -> Iterator[None]:
         """Sleep *seconds* (cut short by the deadline), yielding None per *tick*."""
@@ -260,6 +306,10 @@ class Generator:
             metrics.generation_failed("insufficient_quota")
         else:
             metrics.generation_failed(exc.code or type(exc).__name__)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _rank(exc: APIError) -> int:

@@ -91,8 +91,10 @@ class BoundedMap(Generic[K, V]):
 class SessionPool:
     """One ``requests.Session`` per session id, least recently used ones dropped.
 
-    A dropped session is not closed: a request still using it finishes, and its
-    sockets are released when the last reference goes.
+    A session holds what is particular to an account (headers, cookie, web ids);
+    all of them share one bounded connection pool to Jimeng, so neither memory
+    nor sockets grow with the number of accounts, and dropping a session costs
+    no connection.
     """
 
     def __init__(
@@ -102,7 +104,7 @@ class SessionPool:
         prepare: Callable[[requests.Session, str], None],
     ) -> None:
         self._sessions: BoundedMap[str, requests.Session] = BoundedMap(maxsize)
-        self._pool_maxsize = pool_maxsize
+        self._adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize)
         self._prepare = prepare
 
     def __len__(self) -> int:
@@ -114,9 +116,8 @@ class SessionPool:
 
     def _new_session(self, token: str) -> requests.Session:
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=self._pool_maxsize)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
+        session.mount("http://", self._adapter)
+        session.mount("https://", self._adapter)
         session.headers.clear()
         session.trust_env = False  # no proxy or netrc surprises for a secret cookie
         self._prepare(session, token)

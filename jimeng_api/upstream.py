@@ -286,24 +286,32 @@ class JimengClient:
     def _send(
         self, path: str, token: str, body: bytes | None, headers: dict[str, str]
     ) -> requests.Response:
+        """Sign and send one call. The request is prepared by hand: the session's
+        headers are complete already, so requests' per-call merging is skipped."""
         session = self.sessions.get(token)
         now = int(time.time())
         c = self.config
-        headers = {
-            **headers,
-            "Device-Time": str(now),
-            "Sign": sign(
-                path,
-                now,
-                c["JIMENG_PLATFORM_CODE"],
-                c["JIMENG_APP_VERSION"],
-                self.sign_affixes,
-            ),
-        }
+        prepared = requests.PreparedRequest()
+        prepared.method = "POST"
+        prepared.url = self._url(path, session)
+        prepared.headers = session.headers.copy()
+        prepared.headers.update(headers)
+        prepared.headers["Device-Time"] = str(now)
+        prepared.headers["Sign"] = sign(
+            path,
+            now,
+            c["JIMENG_PLATFORM_CODE"],
+            c["JIMENG_APP_VERSION"],
+            self.sign_affixes,
+        )
+        prepared.headers["Content-Length"] = str(len(body or b""))
         if body is not None:
-            headers["Content-Type"] = "application/json"
-        url = self._url(path, session)
-        return session.post(url, data=body, headers=headers, timeout=self.timeout)
+            prepared.headers["Content-Type"] = "application/json"
+        prepared.body = body
+        prepared.hooks = {"response": []}
+        return session.send(
+            prepared, timeout=self.timeout, allow_redirects=False, proxies={}
+        )
 
     def _call(
         self,
