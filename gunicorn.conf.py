@@ -24,6 +24,9 @@ worker_class = "gevent"
 workers = Config.GUNICORN_WORKERS
 worker_connections = Config.GUNICORN_WORKER_CONNECTIONS
 backlog = Config.GUNICORN_BACKLOG
+# Each worker binds its own SO_REUSEPORT socket and the kernel spreads new
+# connections evenly; with one shared socket a busy worker took most of a burst.
+reuse_port = True
 preload_app = False
 control_socket_disable = True  # one service per host user; no ~/.gunicorn socket
 if os.path.isdir("/dev/shm"):

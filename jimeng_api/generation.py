@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -93,13 +94,19 @@ class TaskTimes:
     def add(self, model: str, seconds: float) -> None:
         self._samples.setdefault(model, deque(maxlen=self._window)).append(seconds)
 
-    def first_poll(self, model: str) -> float | None:
-        """Return when to poll first: a bit before the fastest recent task, the
-        margin shrinking as samples accumulate; None before any sample."""
+    def window(self, model: str) -> tuple[float, float] | None:
+        """Return when tasks of *model* usually finish: (early, late) seconds.
+
+        With few samples the window starts well before the fastest one seen,
+        the margin shrinking as samples accumulate; None before any sample.
+        """
         samples = self._samples.get(model)
         if not samples:
             return None
-        return min(samples) * (1 - 0.4 / math.sqrt(len(samples)))
+        if len(samples) >= 30:
+            cuts = statistics.quantiles(samples, n=20)
+            return cuts[0], cuts[-1]
+        return min(samples) * (1 - 0.3 / math.sqrt(len(samples))), max(samples)
 
     def late_after(self, model: str) -> float | None:
         """Return the age after which a task counts as unusually slow."""
@@ -262,18 +269,25 @@ class Generator:
         metrics.GENERATION_SECONDS.labels(job.model, "ok").observe(now - job.started)
 
     def _delay(self, job: Job, polls: int) -> float:
-        """Seconds to wait before poll number *polls* (0 = the first)."""
+        """Seconds to wait before poll number *polls* (0 = the first).
+
+        Learned: the first poll at the start of the model's usual finishing
+        window, then about four polls across it (never further apart than
+        POLL_INTERVAL), then POLL_INTERVAL, slowing down for unusually long tasks.
+        """
         c = self.config
-        adaptive = c["POLL_ADAPTIVE"]
+        window = self.times.window(job.model) if c["POLL_ADAPTIVE"] else None
         elapsed = time.monotonic() - job.started
         if polls == 0:
-            learned = self.times.first_poll(job.model) if adaptive else None
-            first = c["POLL_FIRST_DELAY"] if learned is None else learned
+            first = c["POLL_FIRST_DELAY"] if window is None else window[0]
             return max(first - elapsed, 0.0)
-        late = self.times.late_after(job.model) if adaptive else None
+        interval = c["POLL_INTERVAL"]
+        if window is not None and elapsed < window[1]:
+            return max(min(interval, (window[1] - window[0]) / 4), 0.1)
+        late = self.times.late_after(job.model) if window else None
         if elapsed <= max(late or 0.0, 60.0):
-            return c["POLL_INTERVAL"]
-        return min(c["POLL_INTERVAL"] * 1.5 ** min(polls, 20), c["POLL_MAX_INTERVAL"])
+            return interval
+        return min(interval * 1.5 ** min(polls, 20), c["POLL_MAX_INTERVAL"])
 
     def _wait(self, job: Job, seconds: float, tick: float | None) -> Iterator[None]:
         """Sleep *seconds* (cut short by the deadline), yielding None per *tick*."""
