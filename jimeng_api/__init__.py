@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app, request
 from flask_cors import CORS
 
 from config import Config, get_config, validate
 
 from .api import blueprints
-from .errors import register_error_handlers
+from .errors import PayloadTooLargeError, register_error_handlers
 from .extensions import init_services
 from .logs import init_request_logging
 
@@ -48,7 +48,15 @@ def create_app(
     )
     init_request_logging(app)
     register_error_handlers(app)
+    app.before_request(_refuse_oversized_body)
     init_services(app)
     for bp in blueprints:
         app.register_blueprint(bp)
     return app
+
+
+def _refuse_oversized_body() -> None:
+    """Answer 413 up front, also on routes that never read their body."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError(f"The request body is larger than {limit} bytes.")

@@ -31,6 +31,8 @@ POST_ROUTES = sorted(
     {r.rule for r in APP.url_map.iter_rules() if "POST" in r.methods}
     - {"/static/<path:filename>"}
 )
+#: routes that ignore their body (the Bearer is their input): any body is fine
+BODILESS = {"/token/points", "/token/receive"}
 FIELDS = [
     "prompt", "model", "n", "size", "width", "height", "ratio", "resolution",
     "negative_prompt", "negativePrompt", "sample_strength", "seed",
@@ -87,7 +89,9 @@ def post(path: str, data: bytes, auth: str | None, content_type: str):
         return CLIENT.post(path, data=data, headers=headers)
 
 
-def assert_openai_4xx(response) -> None:
+def assert_openai_4xx(response, path: str = "") -> None:
+    if path in BODILESS and response.status_code == 200:
+        return
     assert 400 <= response.status_code < 500, response.get_data(as_text=True)
     error = response.get_json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -97,7 +101,7 @@ def assert_openai_4xx(response) -> None:
 @given(path=st.sampled_from(POST_ROUTES), body=bodies, auth=authorizations)
 def test_any_json_body_gets_a_4xx_in_the_openai_shape(path, body, auth):
     data = json.dumps(body).encode()
-    assert_openai_4xx(post(path, data, auth, "application/json"))
+    assert_openai_4xx(post(path, data, auth, "application/json"), path)
 
 
 @given(
@@ -108,7 +112,7 @@ def test_any_json_body_gets_a_4xx_in_the_openai_shape(path, body, auth):
     ),
 )
 def test_any_bytes_get_a_4xx(path, data, content_type):
-    assert_openai_4xx(post(path, data, "Bearer s", content_type))
+    assert_openai_4xx(post(path, data, "Bearer s", content_type), path)
 
 
 @pytest.mark.parametrize("path", POST_ROUTES)
@@ -131,7 +135,7 @@ def test_any_bytes_get_a_4xx(path, data, content_type):
     ],
 )
 def test_known_nasty_bodies(path, data):
-    assert_openai_4xx(post(path, data, "Bearer s", "application/json"))
+    assert_openai_4xx(post(path, data, "Bearer s", "application/json"), path)
 
 
 @pytest.mark.parametrize("path", POST_ROUTES)
