@@ -8,9 +8,10 @@ from typing import Any
 
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates
-from marshmallow.validate import Length, OneOf, Range
+from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from .errors import InvalidRequestError
+from .tokens import _TOKEN as SESSION_ID
 
 MAX_JSON_DEPTH = 64
 
@@ -169,3 +170,15 @@ class ChatCompletionSchema(RequestSchema):
 
 
 chat_completion_schema = ChatCompletionSchema()
+
+
+class TokenCheckSchema(RequestSchema):
+    """``POST /token/check``: one session id (the ``sessionid`` cookie value)."""
+
+    token = fields.String(
+        required=True,
+        validate=Regexp(SESSION_ID, error="Must be a Jimeng 'sessionid' cookie value."),
+    )
+
+
+token_check_schema = TokenCheckSchema()

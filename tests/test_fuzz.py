@@ -31,8 +31,8 @@ POST_ROUTES = sorted(
     {r.rule for r in APP.url_map.iter_rules() if "POST" in r.methods}
     - {"/static/<path:filename>"}
 )
-#: routes that ignore their body (the Bearer is their input): any body is fine
-BODILESS = {"/token/points", "/token/receive"}
+#: routes whose input is mostly the Bearer: a well-formed request may succeed
+BODILESS = {"/token/points", "/token/receive", "/token/check"}
 FIELDS = [
     "prompt", "model", "n", "size", "width", "height", "ratio", "resolution",
     "negative_prompt", "negativePrompt", "sample_strength", "seed",

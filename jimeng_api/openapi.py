@@ -1,0 +1,459 @@
+"""The OpenAPI 3.1 document, generated from the URL map and the marshmallow schemas.
+
+Request bodies are the schemas the views validate with (``schemas.py``); the
+response schemas below exist only to describe what the views return. ``OPERATIONS``
+says, per endpoint, which of them apply; a route missing from it still appears in
+the document (with a generic response), and ``tests/test_openapi.py`` fails until
+it is described.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
+from marshmallow import EXCLUDE, Schema, fields
+from marshmallow.validate import OneOf
+from werkzeug.routing import Rule
+
+from .schemas import ChatCompletionSchema, ImageGenerationSchema, TokenCheckSchema
+
+OPENAPI_VERSION = "3.1.0"
+SESSION_AUTH = "sessionAuth"
+METRICS_AUTH = "metricsToken"
+HIDDEN_ENDPOINTS = frozenset({"static"})
+HIDDEN_METHODS = frozenset({"HEAD", "OPTIONS"})
+
+
+# --- response schemas (documentation only) ---
+
+
+class ResponseSchema(Schema):
+    """Base: says nothing about extra properties, so adding one is compatible."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+def constant(value: str, **kwargs: Any) -> fields.String:
+    """A string that is always *value* (an ``enum`` of one)."""
+    return fields.String(required=True, validate=OneOf([value]), **kwargs)
+
+
+class ErrorObjectSchema(ResponseSchema):
+    message = fields.String(required=True)
+    type = fields.String(
+        required=True, metadata={"description": "e.g. invalid_request_error"}
+    )
+    param = fields.String(required=True, allow_none=True)
+    code = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "e.g. session_expired, insufficient_quota"},
+    )
+
+
+class ErrorResponseSchema(ResponseSchema):
+    """Every error, in OpenAI's shape."""
+
+    error = fields.Nested(ErrorObjectSchema, required=True)
+
+
+class ImageSchema(ResponseSchema):
+    """One image: ``url`` or ``b64_json``, as ``response_format`` asked."""
+
+    url = fields.String(metadata={"description": "with response_format=url"})
+    b64_json = fields.String(metadata={"description": "with response_format=b64_json"})
+
+
+class ImagesResponseSchema(ResponseSchema):
+    created = fields.Integer(required=True, metadata={"description": "Unix time"})
+    data = fields.List(fields.Nested(ImageSchema), required=True)
+
+
+class UsageSchema(ResponseSchema):
+    """Estimated tokens (about 4 characters each); Jimeng bills in credits."""
+
+    prompt_tokens = fields.Integer(required=True)
+    completion_tokens = fields.Integer(required=True)
+    total_tokens = fields.Integer(required=True)
+
+
+class AssistantMessageSchema(ResponseSchema):
+    role = constant("assistant")
+    content = fields.String(
+        required=True, metadata={"description": "Markdown images, one per line"}
+    )
+
+
+class ChoiceSchema(ResponseSchema):
+    index = fields.Integer(required=True)
+    message = fields.Nested(AssistantMessageSchema, required=True)
+    logprobs = fields.Raw(required=True, allow_none=True)
+    finish_reason = fields.String(required=True)
+
+
+class ChatCompletionObjectSchema(ResponseSchema):
+    id = fields.String(required=True)
+    object = constant("chat.completion")
+    created = fields.Integer(required=True)
+    model = fields.String(required=True)
+    choices = fields.List(fields.Nested(ChoiceSchema), required=True)
+    usage = fields.Nested(UsageSchema, required=True)
+
+
+class DeltaSchema(ResponseSchema):
+    role = fields.String(
+        validate=OneOf(["assistant"]), metadata={"description": "first chunk only"}
+    )
+    content = fields.String()
+
+
+class ChunkChoiceSchema(ResponseSchema):
+    index = fields.Integer(required=True)
+    delta = fields.Nested(DeltaSchema, required=True)
+    finish_reason = fields.String(required=True, allow_none=True)
+
+
+class ChatCompletionChunkSchema(ResponseSchema):
+    """One ``data:`` event of a streamed completion."""
+
+    id = fields.String(required=True)
+    object = constant("chat.completion.chunk")
+    created = fields.Integer(required=True)
+    model = fields.String(required=True)
+    choices = fields.List(
+        fields.Nested(ChunkChoiceSchema),
+        required=True,
+        metadata={"description": "empty in the final usage chunk"},
+    )
+    usage = fields.Nested(
+        UsageSchema, metadata={"description": "with stream_options.include_usage"}
+    )
+
+
+class ModelSchema(ResponseSchema):
+    id = fields.String(required=True)
+    object = constant("model")
+    created = fields.Integer(required=True)
+    owned_by = fields.String(required=True)
+
+
+class ModelListSchema(ResponseSchema):
+    object = constant("list")
+    data = fields.List(fields.Nested(ModelSchema), required=True)
+
+
+class TokenLiveSchema(ResponseSchema):
+    live = fields.Boolean(required=True)
+
+
+class CreditsSchema(ResponseSchema):
+    giftCredit = fields.Integer(required=True)  # noqa: N815 (wire names)
+    purchaseCredit = fields.Integer(required=True)  # noqa: N815
+    vipCredit = fields.Integer(required=True)  # noqa: N815
+    totalCredit = fields.Integer(required=True)  # noqa: N815
+
+
+class SessionPointsSchema(ResponseSchema):
+    """One session's balance, or the error that session alone met."""
+
+    token = fields.String(required=True, metadata={"description": "masked"})
+    points = fields.Nested(CreditsSchema)
+    error = fields.Nested(ErrorObjectSchema)
+
+
+class SessionReceiptSchema(ResponseSchema):
+    """One session's daily claim and its balance afterwards."""
+
+    token = fields.String(required=True, metadata={"description": "masked"})
+    received = fields.Boolean()
+    receiveQuota = fields.Integer(allow_none=True)  # noqa: N815
+    credits = fields.Nested(CreditsSchema)
+    error = fields.Nested(
+        ErrorObjectSchema,
+        metadata={"description": "why the claim or the balance failed"},
+    )
+
+
+#: Named components; nested schemas get their class name without ``Schema``.
+COMPONENTS: dict[str, type[Schema]] = {
+    "ImageGenerationRequest": ImageGenerationSchema,
+    "ChatCompletionRequest": ChatCompletionSchema,
+    "TokenCheckRequest": TokenCheckSchema,
+    "ErrorResponse": ErrorResponseSchema,
+    "ImagesResponse": ImagesResponseSchema,
+    "ChatCompletion": ChatCompletionObjectSchema,
+    "ChatCompletionChunk": ChatCompletionChunkSchema,
+    "Model": ModelSchema,
+    "ModelList": ModelListSchema,
+    "TokenLive": TokenLiveSchema,
+    "SessionPoints": SessionPointsSchema,
+    "SessionReceipt": SessionReceiptSchema,
+}
+
+
+# --- what each endpoint takes and returns ---
+
+
+@dataclass(frozen=True)
+class Operation:
+    """How to describe one endpoint.
+
+    *content* maps the 200 response's media types to a schema (a marshmallow
+    class, or a JSON schema dict whose ``items``/``oneOf`` may name classes).
+    *request* is the schema the view loads its body with; *example*, a body.
+    *auth*: ``None`` (public), ``"required"`` or ``"optional"``; *scheme* names it.
+    """
+
+    content: dict[str, Any]
+    request: type[Schema] | None = None
+    example: dict[str, Any] | None = None
+    errors: tuple[int, ...] = (500,)
+    auth: str | None = None
+    scheme: str = SESSION_AUTH
+    description: str | None = None
+
+
+TEXT = {"type": "string"}
+GENERATION_ERRORS = (400, 401, 403, 404, 413, 429, 500, 502, 503, 504)
+ACCOUNT_ERRORS = (400, 401, 413, 500, 503)
+
+OPERATIONS: dict[str, Operation] = {
+    "images.create_image": Operation(
+        {"application/json": ImagesResponseSchema},
+        request=ImageGenerationSchema,
+        example={"model": "jimeng-3.0", "prompt": "一只可爱的猫", "n": 4},
+        errors=GENERATION_ERRORS,
+        auth="required",
+    ),
+    "chat.create_chat_completion": Operation(
+        {
+            "application/json": ChatCompletionObjectSchema,
+            "text/event-stream": {
+                "oneOf": [ChatCompletionChunkSchema, ErrorResponseSchema]
+            },
+        },
+        request=ChatCompletionSchema,
+        example={
+            "model": "jimeng-3.0",
+            "messages": [{"role": "user", "content": "一只可爱的猫"}],
+            "stream": True,
+        },
+        errors=GENERATION_ERRORS,
+        auth="required",
+        description=(
+            "With `stream: true` the answer is `text/event-stream`: one "
+            "`data: <ChatCompletionChunk>` event per image as it appears, "
+            "`: keep-alive` comments while waiting, a chunk with `finish_reason` "
+            '"stop", then `data: [DONE]`. A failure after the stream started '
+            "arrives as a `data: <ErrorResponse>` event."
+        ),
+    ),
+    "models.list_all": Operation({"application/json": ModelListSchema}),
+    "models.retrieve": Operation({"application/json": ModelSchema}, errors=(404, 500)),
+    "token.check_token": Operation(
+        {"application/json": TokenLiveSchema},
+        request=TokenCheckSchema,
+        example={"token": "0123456789abcdef0123456789abcdef"},
+        errors=(400, 401, 413, 500, 502, 504),
+        auth="optional",
+        description="Needs an API key only in pooled mode.",
+    ),
+    "token.retrieve_points": Operation(
+        {"application/json": {"type": "array", "items": SessionPointsSchema}},
+        errors=ACCOUNT_ERRORS,
+        auth="required",
+        description="One entry per session, in order; pooled mode lists the pool.",
+    ),
+    "token.receive_credits": Operation(
+        {"application/json": {"type": "array", "items": SessionReceiptSchema}},
+        errors=ACCOUNT_ERRORS,
+        auth="required",
+        description="One entry per session, in order; pooled mode lists the pool.",
+    ),
+    "health.ping": Operation({"text/plain": TEXT}),
+    "health.index": Operation({"text/html": TEXT}),
+    "observability.prometheus_metrics": Operation(
+        {"text/plain": TEXT},
+        errors=(401, 500),
+        auth="optional",
+        scheme=METRICS_AUTH,
+        description="Needs `Bearer <METRICS_TOKEN>` when that is set.",
+    ),
+    "docs.openapi_document": Operation({"application/json": {"type": "object"}}),
+    "docs.swagger_ui": Operation({"text/html": TEXT}),
+    "docs.swagger_asset": Operation({"*/*": TEXT}, errors=(404, 500)),
+}
+
+STATUS_TEXT = {
+    400: "Invalid request (the body, a parameter, or too many session ids).",
+    401: "Missing or invalid credentials, or an expired Jimeng session.",
+    403: "Jimeng refused this account (risk control).",
+    404: "Unknown model or resource.",
+    405: "Method not allowed.",
+    413: "The request body is too large.",
+    429: "Too many concurrent generations, or no credits left.",
+    500: "Server error.",
+    502: "Jimeng returned an error or could not generate the image.",
+    503: "No session is available (pooled mode).",
+    504: "Jimeng did not answer in time.",
+}
+RETRY_HEADER = {
+    "description": "Whether a client may retry (the openai SDKs obey it).",
+    "schema": {"type": "string", "enum": ["true", "false"]},
+}
+
+_CONVERTER = re.compile(r"<(?:(?P<converter>\w+)(?:\([^)]*\))?:)?(?P<name>\w+)>")
+_PARAM_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"}}
+
+
+# --- building ---
+
+
+def get_spec(app: Flask) -> dict[str, Any]:
+    """Return the app's document, built on first use and cached."""
+    spec = app.extensions.get("openapi")
+    if spec is None:
+        spec = app.extensions["openapi"] = build_spec(app)
+    return spec
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """Describe every route of *app* (except ``static``) as an OpenAPI document."""
+    from . import __version__  # the package imports this module first
+
+    spec = APISpec(
+        title="jimeng-api",
+        version=__version__,
+        openapi_version=OPENAPI_VERSION,
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": (
+                "OpenAI-compatible API for Jimeng (即梦) image generation. Errors "
+                "are OpenAI error objects (`ErrorResponse`)."
+            )
+        },
+        servers=[{"url": "/"}],
+    )
+    spec.components.security_scheme(
+        SESSION_AUTH,
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "Jimeng session id(s), comma-separated (the `sessionid` cookie "
+                "value), or an API key in pooled mode."
+            ),
+        },
+    )
+    spec.components.security_scheme(
+        METRICS_AUTH,
+        {"type": "http", "scheme": "bearer", "description": "`METRICS_TOKEN`."},
+    )
+    for name, schema in COMPONENTS.items():
+        spec.components.schema(name, schema=schema)
+
+    tags: dict[str, str] = {}
+    paths: dict[str, dict[str, Any]] = {}
+    rules = sorted(app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint))
+    for rule in rules:
+        if rule.endpoint in HIDDEN_ENDPOINTS:
+            continue
+        tag = rule.endpoint.partition(".")[0]
+        tags.setdefault(tag, _tag_description(app, tag))
+        path = paths.setdefault(openapi_path(rule), {})
+        for method in sorted((rule.methods or set()) - HIDDEN_METHODS):
+            path[method.lower()] = _operation(app, rule, tag)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    for name, description in sorted(tags.items()):
+        spec.tag({"name": name, "description": description})
+    return spec.to_dict()
+
+
+def openapi_path(rule: Rule) -> str:
+    """``/v1/models/<path:model_id>`` → ``/v1/models/{model_id}``."""
+    return _CONVERTER.sub(r"{\g<name>}", rule.rule)
+
+
+def _operation(app: Flask, rule: Rule, tag: str) -> dict[str, Any]:
+    doc = OPERATIONS.get(rule.endpoint) or Operation({"*/*": {}})
+    docstring = inspect.getdoc(app.view_functions[rule.endpoint]) or ""
+    summary, _, details = docstring.partition("\n")
+    description = "\n\n".join(
+        markdown(text) for text in (details.strip(), doc.description) if text
+    )
+    operation: dict[str, Any] = {
+        "operationId": rule.endpoint.replace(".", "_"),
+        "tags": [tag],
+        "summary": summary.replace("``", "").strip() or rule.endpoint,
+        "responses": {
+            "200": {
+                "description": "OK",
+                "content": {m: {"schema": s} for m, s in doc.content.items()},
+            },
+            **{str(status): _error_response(status) for status in doc.errors},
+        },
+    }
+    if description:
+        operation["description"] = description
+    parameters = _path_parameters(rule)
+    if parameters:
+        operation["parameters"] = parameters
+    if doc.request is not None:
+        body: dict[str, Any] = {"schema": doc.request}
+        if doc.example is not None:
+            body["example"] = doc.example
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": body},
+        }
+    if doc.auth == "required":
+        operation["security"] = [{doc.scheme: []}]
+    elif doc.auth == "optional":
+        operation["security"] = [{}, {doc.scheme: []}]
+    return operation
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    return {
+        "description": STATUS_TEXT.get(status, "Error."),
+        "headers": {"x-should-retry": RETRY_HEADER},
+        "content": {"application/json": {"schema": ErrorResponseSchema}},
+    }
+
+
+def _path_parameters(rule: Rule) -> list[dict[str, Any]]:
+    parameters = []
+    for match in _CONVERTER.finditer(rule.rule):
+        converter = match["converter"] or "default"
+        parameter = {
+            "name": match["name"],
+            "in": "path",
+            "required": True,
+            "schema": _PARAM_TYPES.get(converter, {"type": "string"}),
+        }
+        if converter == "path":
+            parameter["description"] = "may contain '/'"
+        parameters.append(parameter)
+    return parameters
+
+
+def _tag_description(app: Flask, tag: str) -> str:
+    """The first line of the blueprint's module docstring."""
+    blueprint = app.blueprints.get(tag)
+    module = sys.modules.get(blueprint.import_name) if blueprint else None
+    doc = inspect.getdoc(module) if module else None
+    return markdown(doc.splitlines()[0]) if doc else tag
+
+
+def markdown(docstring: str) -> str:
+    """Turn reST literals (double backticks) into Markdown ones, for Swagger UI."""
+    return docstring.replace("``", "`")
