@@ -198,14 +198,11 @@ class JimengClient:
         } | {base_host}
         self.images = requests.Session()  # no cookies: the CDN URLs are signed
         self.images.trust_env = False
-        self.images.mount(
-            "http://",
-            requests.adapters.HTTPAdapter(pool_maxsize=config["UPSTREAM_POOL_MAXSIZE"]),
+        adapter = requests.adapters.HTTPAdapter(
+            pool_maxsize=config["UPSTREAM_POOL_MAXSIZE"]
         )
-        self.images.mount(
-            "https://",
-            requests.adapters.HTTPAdapter(pool_maxsize=config["UPSTREAM_POOL_MAXSIZE"]),
-        )
+        for scheme in ("http://", "https://"):
+            self.images.mount(scheme, adapter)
         self.sessions = SessionPool(
             config["UPSTREAM_MAX_SESSIONS"],
             config["UPSTREAM_POOL_MAXSIZE"],
@@ -523,10 +520,6 @@ class JimengClient:
         """Download one image Jimeng returned: allowed hosts only, capped, timed."""
         self._check_image_url(url)
         c = self.config
-        limit, deadline = (
-            c["IMAGE_FETCH_MAX_BYTES"],
-            time.monotonic() + c["IMAGE_FETCH_TIMEOUT"],
-        )
         timeout = (c["UPSTREAM_CONNECT_TIMEOUT"], c["IMAGE_FETCH_TIMEOUT"])
         try:
             with self.images.get(
@@ -537,18 +530,24 @@ class JimengClient:
                         f"Fetching an image failed with HTTP {response.status_code} "
                         "(the signed image URLs expire)."
                     )
-                chunks, size = [], 0
-                for chunk in response.iter_content(65536):
-                    size += len(chunk)
-                    if size > limit:
-                        raise UpstreamError(f"An image is larger than {limit} bytes.")
-                    if time.monotonic() > deadline:
-                        raise UpstreamTimeoutError("Fetching an image took too long.")
-                    chunks.append(chunk)
+                return self._read_capped(response)
         except requests.RequestException as exc:
             raise UpstreamError(
                 f"Fetching an image failed ({type(exc).__name__})."
             ) from exc
+
+    def _read_capped(self, response: requests.Response) -> bytes:
+        """Read the body within IMAGE_FETCH_MAX_BYTES and IMAGE_FETCH_TIMEOUT."""
+        limit = self.config["IMAGE_FETCH_MAX_BYTES"]
+        deadline = time.monotonic() + self.config["IMAGE_FETCH_TIMEOUT"]
+        chunks, size = [], 0
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamError(f"An image is larger than {limit} bytes.")
+            if time.monotonic() > deadline:
+                raise UpstreamTimeoutError("Fetching an image took too long.")
+            chunks.append(chunk)
         return b"".join(chunks)
 
     def _check_image_url(self, url: str) -> None:
