@@ -163,6 +163,7 @@ class ChatCompletionSchema(RequestSchema):
     )
     stream = StrictBoolean(load_default=False, allow_none=True)
     n = fields.Integer(strict=True, load_default=None, validate=Range(1, 8))
+    negative_prompt = fields.String(load_default=None)  # extension, as in images
     user = fields.String(load_default=None)
     stream_options = fields.Nested(
         StreamOptionsSchema, load_default=None, allow_none=True

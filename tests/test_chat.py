@@ -236,3 +236,14 @@ def test_closing_the_stream_stops_polling(app, upstream):
     polls_before = len(upstream.calls(upstream.HISTORY))
     response.close()
     assert len(upstream.calls(upstream.HISTORY)) == polls_before
+
+
+def test_negative_prompt_extension_reaches_the_draft(client, upstream):
+    upstream.generation("h1", URLS[:1])
+    body = {**CAT, "negative_prompt": "blurry"}
+    assert client.post("/v1/chat/completions", json=body).status_code == 200
+    draft = json.loads(
+        json.loads(upstream.calls(upstream.GENERATE)[0].request.body)["draft_content"]
+    )
+    core = draft["component_list"][0]["abilities"]["generate"]["core_param"]
+    assert core["negative_prompt"] == "blurry"

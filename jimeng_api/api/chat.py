@@ -38,7 +38,12 @@ def create_chat_completion() -> ResponseReturnValue:
         last_user_text(params["messages"]), config["MAX_PROMPT_LENGTH"], "messages"
     )
     job_spec = build_request(
-        config, model_name=name, prompt=prompt, size=size, n=params["n"]
+        config,
+        model_name=name,
+        prompt=prompt,
+        size=size,
+        n=params["n"],
+        negative_prompt=params["negative_prompt"],
     )
     generator = get_generator()
     # Everything that can fail with a proper status happens before streaming.

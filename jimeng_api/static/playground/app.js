@@ -394,6 +394,7 @@ async function stream(params, signal, progress) {
     n: params.n, // the number of images (the reply is always one choice)
     stream: true,
   };
+  if (params.negativePrompt) body.negative_prompt = params.negativePrompt;
   const response = await post("/v1/chat/completions", body, signal);
   const type = response.headers.get("Content-Type") || "";
   if (!type.includes("text/event-stream")) {
