@@ -67,6 +67,7 @@ class Job:
     deadline: float
     urls: list[str] = field(default_factory=list)
     pending_at: float = 0.0  # when a poll last found the task unfinished
+    accepted: float = field(default_factory=time.monotonic)  # when submit returned
     #: frees the session's concurrency slot (pooled mode); safe to call twice
     release: Callable[[], None] = field(default=lambda: None, repr=False)
 
@@ -107,6 +108,10 @@ class TaskTimes:
             cuts = statistics.quantiles(samples, n=20)
             return cuts[0], cuts[-1]
         return min(samples) * (1 - 0.3 / math.sqrt(len(samples))), max(samples)
+
+    def settled(self, model: str) -> bool:
+        """Return whether enough tasks were seen to trust the window's width."""
+        return len(self._samples.get(model, ())) >= 30
 
     def late_after(self, model: str) -> float | None:
         """Return the age after which a task counts as unusually slow."""
@@ -264,25 +269,26 @@ class Generator:
             )
         job.urls = record.urls
         now = time.monotonic()
-        pending_at = job.pending_at or job.started
-        self.times.add(job.model, (pending_at + now) / 2 - job.started)
+        pending_at = job.pending_at or job.accepted
+        self.times.add(job.model, (pending_at + now) / 2 - job.accepted)
         metrics.GENERATION_SECONDS.labels(job.model, "ok").observe(now - job.started)
 
     def _delay(self, job: Job, polls: int) -> float:
         """Seconds to wait before poll number *polls* (0 = the first).
 
         Learned: the first poll at the start of the model's usual finishing
-        window, then about four polls across it (never further apart than
-        POLL_INTERVAL), then POLL_INTERVAL, slowing down for unusually long tasks.
+        window; once enough tasks were seen, about four polls across the window
+        (never further apart than POLL_INTERVAL); then POLL_INTERVAL, slowing
+        down for unusually long tasks. Ages count from Jimeng's acceptance.
         """
         c = self.config
         window = self.times.window(job.model) if c["POLL_ADAPTIVE"] else None
-        elapsed = time.monotonic() - job.started
+        elapsed = time.monotonic() - job.accepted  # the task's age upstream
         if polls == 0:
             first = c["POLL_FIRST_DELAY"] if window is None else window[0]
             return max(first - elapsed, 0.0)
         interval = c["POLL_INTERVAL"]
-        if window is not None and elapsed < window[1]:
+        if window is not None and elapsed < window[1] and self.times.settled(job.model):
             return max(min(interval, (window[1] - window[0]) / 4), 0.1)
         late = self.times.late_after(job.model) if window else None
         if elapsed <= max(late or 0.0, 60.0):
