@@ -13,7 +13,6 @@ import math
 import random
 import statistics
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -81,33 +80,52 @@ class Scheduler(Protocol):
 
 
 class TaskTimes:
-    """Recent task durations per model, to poll near the expected finish.
+    """Task durations per model, to poll near the expected finish.
 
     A duration is estimated as the midpoint between the last poll that found the
-    task unfinished and the poll that found it done, so our own polling lag and
-    load do not leak into what is learned.
+    task unfinished and the poll that found it done, counted from Jimeng's
+    acceptance, so our own lag and load do not leak into what is learned. Samples
+    are kept as a random-replacement reservoir: a burst's last (slowest) tasks do
+    not push out its fast ones, and old samples fade out gradually.
     """
 
-    def __init__(self, window: int = 50) -> None:
-        self._samples: dict[str, deque[float]] = {}
-        self._window = window
+    def __init__(self, size: int = 1000, refresh: float = 1.0) -> None:
+        self._samples: dict[str, list[float]] = {}
+        self._windows: dict[str, tuple[float, float, float]] = {}  # lo, hi, at
+        self._size = size
+        self._refresh = refresh
 
     def add(self, model: str, seconds: float) -> None:
-        self._samples.setdefault(model, deque(maxlen=self._window)).append(seconds)
+        samples = self._samples.setdefault(model, [])
+        if len(samples) < self._size:
+            samples.append(seconds)
+        else:
+            samples[random.randrange(self._size)] = seconds
+        if len(samples) < 30:
+            self._windows.pop(model, None)  # recompute at once while learning
 
     def window(self, model: str) -> tuple[float, float] | None:
         """Return when tasks of *model* usually finish: (early, late) seconds.
 
         With few samples the window starts well before the fastest one seen,
         the margin shrinking as samples accumulate; None before any sample.
+        Recomputed at most once per *refresh* seconds (it sorts the samples).
         """
+        cached = self._windows.get(model)
+        now = time.monotonic()
+        if cached and now - cached[2] < self._refresh:
+            return cached[0], cached[1]
         samples = self._samples.get(model)
         if not samples:
             return None
         if len(samples) >= 30:
             cuts = statistics.quantiles(samples, n=20)
-            return cuts[0], cuts[-1]
-        return min(samples) * (1 - 0.3 / math.sqrt(len(samples))), max(samples)
+            lo, hi = cuts[0], cuts[-1]
+        else:
+            lo = min(samples) * (1 - 0.2 / math.sqrt(len(samples)))
+            hi = max(samples)
+        self._windows[model] = (lo, hi, now)
+        return lo, hi
 
     def settled(self, model: str) -> bool:
         """Return whether enough tasks were seen to trust the window's width."""
@@ -115,8 +133,8 @@ class TaskTimes:
 
     def late_after(self, model: str) -> float | None:
         """Return the age after which a task counts as unusually slow."""
-        samples = self._samples.get(model)
-        return 2 * max(samples) if samples else None
+        window = self.window(model)
+        return 2 * window[1] if window else None
 
 
 class Generator:
