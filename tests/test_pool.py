@@ -18,30 +18,17 @@ from prometheus_client import REGISTRY
 from config import TestingConfig
 from jimeng_api import create_app
 from jimeng_api.auth import _is_api_key
-from jimeng_api.drafts import Draft
 from jimeng_api.errors import RateLimitError
 from jimeng_api.logs import mask
 from jimeng_api.pool import read_session_file
+from tests.factories import draft
 
 KEY = "sk-team-key-0123456789"
 S1, S2, S3 = "poolsessionAAAA1111", "poolsessionBBBB2222", "poolsessionCCCC3333"
 URLS = ["https://p9-dreamina-sign.byteimg.com/img/0.jpeg"]
 CAT = {"prompt": "a cat"}
 AUTH = {"Authorization": f"Bearer {KEY}"}
-DRAFT = Draft(
-    model_key="high_aes_general_v30l:general_v3.0_18b",
-    prompt="a cat",
-    negative_prompt="",
-    width=1024,
-    height=1024,
-    image_ratio=1,
-    resolution_type="1k",
-    sample_strength=0.5,
-    seed=None,
-    n=1,
-    draft_version="3.0.2",
-    min_version="3.0.2",
-)
+DRAFT = draft(seed=None, n=1)
 
 
 # --- helpers shared with test_token_api.py ---

@@ -9,25 +9,12 @@ import pytest
 import requests
 
 from jimeng_api import errors
-from jimeng_api.drafts import Draft
 from jimeng_api.extensions import get_generator
 from jimeng_api.upstream import sign, web_identity
+from tests.factories import draft
 
 AFFIXES = ("9e2c", "11ac")
-DRAFT = Draft(
-    model_key="high_aes_general_v30l:general_v3.0_18b",
-    prompt="a cat",
-    negative_prompt="",
-    width=1024,
-    height=1024,
-    image_ratio=1,
-    resolution_type="1k",
-    sample_strength=0.5,
-    seed=42,
-    n=None,
-    draft_version="3.0.2",
-    min_version="3.0.2",
-)
+DRAFT = draft()
 
 
 @pytest.fixture
@@ -91,12 +78,12 @@ def test_generate_request_is_signed_with_browser_headers_cookie_and_query(
 
 def test_generate_body_carries_strings_and_gen_count(client, upstream):
     upstream.submitted("1")
-    client.submit("s", DRAFT.__class__(**{**DRAFT.__dict__, "n": 2}))
+    client.submit("s", draft(n=2))
     body = json.loads(upstream.calls(upstream.GENERATE)[0].request.body)
     assert isinstance(body["draft_content"], str)
     assert isinstance(body["metrics_extra"], str)
-    draft = json.loads(body["draft_content"])
-    abilities = draft["component_list"][0]["abilities"]
+    content = json.loads(body["draft_content"])
+    abilities = content["component_list"][0]["abilities"]
     assert abilities["gen_option"]["gen_count"] == 2
     core = abilities["generate"]["core_param"]
     assert core["model"] == body["extend"]["root_model"] == DRAFT.model_key
