@@ -68,3 +68,8 @@ def child_exit(server, worker):
         os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], pattern)
     ):
         os.remove(path)
+
+
+def when_ready(server):
+    """Say where we listen (with reuse_port the workers bind, not the master)."""
+    server.log.info("Serving on http://%s (%d gevent workers)", bind, workers)
