@@ -48,6 +48,7 @@ ACCOUNT_ERRORS: tuple[type[APIError], ...] = (
 POLL_AGAIN = (UpstreamError, UpstreamTimeoutError, RateLimitError)
 BEIJING = timezone(timedelta(hours=8))  # Jimeng's day starts at midnight in China
 DEFAULT_IMAGE_COUNT = 4
+POLLS_PER_WINDOW = 4  # polls spread across the usual finishing window
 BUSY = (
     "Every pooled session is running its maximum of generations "
     "(POOL_MAX_CONCURRENCY); try again shortly."
@@ -307,7 +308,7 @@ class Generator:
             return max(first - elapsed, 0.0)
         interval = c["POLL_INTERVAL"]
         if window is not None and elapsed < window[1] and self.times.settled(job.model):
-            return max(min(interval, (window[1] - window[0]) / 4), 0.1)
+            return max(min(interval, (window[1] - window[0]) / POLLS_PER_WINDOW), 0.1)
         late = self.times.late_after(job.model) if window else None
         if elapsed <= max(late or 0.0, 60.0):
             return interval
