@@ -28,11 +28,6 @@ def mask(token: str) -> str:
     return f"…{token_id(token)}"
 
 
-def current_request_id() -> str:
-    """Return the id of the request being served ('-' outside a request)."""
-    return getattr(g, "request_id", "-") if g else "-"
-
-
 def _incoming_request_id() -> str:
     rid = request.headers.get(REQUEST_ID_HEADER, "")
     return rid if _SAFE_REQUEST_ID.match(rid) else uuid.uuid4().hex

@@ -75,7 +75,6 @@ SECURITY_FAIL_CODES = frozenset(
     {"2038", "2039", "2041", "2042", "2043", "2003", "2004", "2005", "2048", "2050"}
     | {"1017", "4013"}
 )
-PENDING = frozenset({0, 20, 42, 45})  # still working (unknown statuses too)
 DONE = frozenset({50, 10})
 FAILED = frozenset({30, 40, 100})
 
@@ -192,6 +191,8 @@ class JimengClient:
         self.backoff = config["UPSTREAM_RETRY_BACKOFF"]
         self.sign_affixes = (config["JIMENG_SIGN_PREFIX"], config["JIMENG_SIGN_SUFFIX"])
         self.static_headers = self._static_headers()
+        # the browser's commerce calls differ in two headers (protocol doc §1.7)
+        self._commerce = {"Referer": origin + "/ai-tool/image/generate", "Lan": "ZH"}
         base_host = (urlsplit(self.base_url).hostname or "").lower()
         self.image_hosts = {
             h.lower().strip(".") for h in config["IMAGE_FETCH_ALLOWED_HOSTS"]
@@ -505,10 +506,6 @@ class JimengClient:
         body = b'{"time_zone":"Asia/Shanghai"}'
         data = self._call(CREDIT_RECEIVE, token, body, headers=self._commerce)
         return data if isinstance(data, dict) else {}
-
-    @property
-    def _commerce(self) -> dict[str, str]:
-        return {"Referer": self.origin + "/ai-tool/image/generate", "Lan": "ZH"}
 
     def is_live(self, token: str) -> bool:
         """Return whether the session is logged in (passport, §3.5)."""
