@@ -4,6 +4,7 @@ import logging
 
 from config import Config
 from jimeng_api import create_app
+from jimeng_api.extensions import start_background
 
 logging.basicConfig(
     level=Config.LOG_LEVEL.upper(),
@@ -11,3 +12,4 @@ logging.basicConfig(
 )
 
 app = create_app()
+start_background(app)  # each worker resumes the jobs in the store at boot

@@ -104,6 +104,8 @@ class Config:
 
     # --- jimeng protocol constants (current browser values, protocol doc §1.7) ---
     JIMENG_BASE_URL = _url("JIMENG_BASE_URL", "https://jimeng.jianying.com")
+    # Origin/Referer the site's browser sends, whatever host JIMENG_BASE_URL names
+    JIMENG_SITE_ORIGIN = _url("JIMENG_SITE_ORIGIN", "https://jimeng.jianying.com")
     JIMENG_APP_ID = _str("JIMENG_APP_ID", "513695")
     JIMENG_APP_VERSION = _str("JIMENG_APP_VERSION", "8.4.0")
     JIMENG_PLATFORM_CODE = _str("JIMENG_PLATFORM_CODE", "7")
@@ -111,7 +113,7 @@ class Config:
     JIMENG_SIGN_SUFFIX = _str("JIMENG_SIGN_SUFFIX", "11ac")
     JIMENG_SIGN_VERSION = _str("JIMENG_SIGN_VERSION", "1")
     JIMENG_REGION = _str("JIMENG_REGION", "cn")
-    JIMENG_DA_VERSION = _str("JIMENG_DA_VERSION", "3.3.9")
+    JIMENG_DA_VERSION = _str("JIMENG_DA_VERSION", "3.3.28")
     JIMENG_WEB_VERSION = _str("JIMENG_WEB_VERSION", "7.5.0")
     JIMENG_OS = _str("JIMENG_OS", "windows")
     JIMENG_AIGC_FEATURES = _str("JIMENG_AIGC_FEATURES", "app_lip_sync")
@@ -128,20 +130,30 @@ class Config:
 
     # --- upstream behaviour ---
     UPSTREAM_CONNECT_TIMEOUT = _float("UPSTREAM_CONNECT_TIMEOUT", 3.05, 0.1, 60)
-    UPSTREAM_READ_TIMEOUT = _float("UPSTREAM_READ_TIMEOUT", 20, 0.1, 600)
+    UPSTREAM_READ_TIMEOUT = _float("UPSTREAM_READ_TIMEOUT", 45, 0.1, 600)
     UPSTREAM_RETRIES = _int("UPSTREAM_RETRIES", 3, 0, 10)
     UPSTREAM_RETRY_BACKOFF = _float("UPSTREAM_RETRY_BACKOFF", 0.5, 0, 30)
     UPSTREAM_MAX_SESSIONS = _int("UPSTREAM_MAX_SESSIONS", 1024, 1, 100000)
     UPSTREAM_POOL_MAXSIZE = _int("UPSTREAM_POOL_MAXSIZE", 1000, 1, 100000)
+    # the poll schedule (jimeng_api/schedule.py explains each)
     POLL_FIRST_DELAY = _float("POLL_FIRST_DELAY", 3.0, 0, 600)
-    POLL_INTERVAL = _float("POLL_INTERVAL", 0.8, 0, 600)
-    POLL_MAX_INTERVAL = _float("POLL_MAX_INTERVAL", 5.0, 0, 600)
-    POLL_ADAPTIVE = _bool("POLL_ADAPTIVE", True)
-    GENERATION_TIMEOUT = _float("GENERATION_TIMEOUT", 600, 1, 86400)
-    # seconds in-flight requests get after SIGTERM: by default the generation
-    # deadline plus a margin, so no generation is cut off by a restart
+    POLL_EXPECTED_SECONDS = _float("POLL_EXPECTED_SECONDS", 30, 1, 3600)
+    POLL_FINISHING_INTERVAL = _float("POLL_FINISHING_INTERVAL", 1.0, 0.05, 600)
+    POLL_QUEUED_INTERVAL = _float("POLL_QUEUED_INTERVAL", 15, 0.05, 600)
+    POLL_MAX_INTERVAL = _float("POLL_MAX_INTERVAL", 30, 0.05, 3600)
+    POLL_APPROACH = _float("POLL_APPROACH", 0.4, 0.05, 1)
+    POLL_DENSE_WINDOW = _float("POLL_DENSE_WINDOW", 8, 0, 600)
+    # the least time between two polls of one account, across every worker
+    POLL_MIN_INTERVAL = _float("POLL_MIN_INTERVAL", 1.0, 0, 600)
+    # images that stop growing for this long are delivered as a partial result
+    STALL_SECONDS = _float("STALL_SECONDS", 180, 1, 86400)
+    # a job's overall deadline (peak-hour queues take 5-20 minutes)
+    GENERATION_TIMEOUT = _float("GENERATION_TIMEOUT", 1800, 1, 86400)
+    # how long a synchronous request waits; the job goes on after that
+    SYNC_WAIT_TIMEOUT = _float("SYNC_WAIT_TIMEOUT", 600, 1, 86400)
+    # seconds in-flight requests get after SIGTERM (jobs survive a restart)
     GUNICORN_GRACEFUL_TIMEOUT = _int(
-        "GUNICORN_GRACEFUL_TIMEOUT", int(GENERATION_TIMEOUT) + 30, 1, 86400
+        "GUNICORN_GRACEFUL_TIMEOUT", int(SYNC_WAIT_TIMEOUT) + 30, 1, 86400
     )
     TOKEN_COOLDOWN = _float("TOKEN_COOLDOWN", 600, 0, 86400)
     MAX_TOKENS_PER_REQUEST = _int("MAX_TOKENS_PER_REQUEST", 64, 1, 10000)
@@ -149,6 +161,9 @@ class Config:
     # --- API surface ---
     DEFAULT_MODEL = _str("DEFAULT_MODEL", "jimeng-3.0")
     MAX_PROMPT_LENGTH = _int("MAX_PROMPT_LENGTH", 4000, 1, 100000)
+    # the chat stream's first chunk says "generating…" (off: streamed and
+    # non-streamed content are the same; a request may send "progress": true)
+    CHAT_PROGRESS_TEXT = _bool("CHAT_PROGRESS_TEXT", False)
     SSE_KEEPALIVE_INTERVAL = _float("SSE_KEEPALIVE_INTERVAL", 10, 0.05, 600)
     IMAGE_FETCH_TIMEOUT = _float("IMAGE_FETCH_TIMEOUT", 30, 0.1, 600)
     IMAGE_FETCH_MAX_BYTES = _int("IMAGE_FETCH_MAX_BYTES", 20 * 1024 * 1024, 1024)
@@ -165,8 +180,38 @@ class Config:
     POOL_MAX_CONCURRENCY = _int("POOL_MAX_CONCURRENCY", 2, 1, 1000)
     CREDIT_CACHE_TTL = _float("CREDIT_CACHE_TTL", 300, 0, 86400)
 
+    # --- durable jobs: the store ---
+    # "" = SQLite in DATA_DIR; redis://host:6379/0 for several hosts
+    STORE_URL = _str("STORE_URL", "")
+    DATA_DIR = _str("DATA_DIR", "./data")
+    # encrypts the tokens kept with jobs; several hosts must share it
+    STORE_SECRET = _str("STORE_SECRET", "")
+    JOB_TTL = _float("JOB_TTL", 86400, 60, 30 * 86400)
+    LEASE_TTL = _float("LEASE_TTL", 15, 1, 600)
+    SLOT_TTL = _float("SLOT_TTL", 120, 5, 86400)
+
     # --- observability ---
     METRICS_TOKEN = _str("METRICS_TOKEN", "")
+
+    # --- hardening (issue 16) ---
+    # slow clients: total seconds for the request head (incl. keep-alive idle) and body
+    CLIENT_HEADER_TIMEOUT = _int("CLIENT_HEADER_TIMEOUT", 10, 1, 300)
+    CLIENT_BODY_TIMEOUT = _float("CLIENT_BODY_TIMEOUT", 20, 1, 600)
+    MAX_CONNECTIONS_PER_IP = _int("MAX_CONNECTIONS_PER_IP", 100, 0, 100000)
+    # outbound fetches: hosts (names, IPs or CIDRs) that may resolve to private
+    # addresses; the cap on all images of one b64_json response
+    FETCH_ALLOW_PRIVATE_HOSTS = _list("FETCH_ALLOW_PRIVATE_HOSTS")
+    IMAGE_RESPONSE_MAX_BYTES = _int(
+        "IMAGE_RESPONSE_MAX_BYTES", 64 * 1024 * 1024, 1024, 2**40
+    )
+    WEBHOOK_URL = (
+        _url("WEBHOOK_URL", "") if os.environ.get("WEBHOOK_URL", "").strip() else ""
+    )
+    WEBHOOK_SECRET = _str("WEBHOOK_SECRET", "")
+    WEBHOOK_MAX_ATTEMPTS = _int("WEBHOOK_MAX_ATTEMPTS", 5, 1, 20)
+    WEBHOOK_RETRY_BACKOFF = _float("WEBHOOK_RETRY_BACKOFF", 2.0, 0, 300)
+    WEBHOOK_TIMEOUT = _float("WEBHOOK_TIMEOUT", 10, 0.1, 120)
+    WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
 
 
 class DevelopmentConfig(Config):
@@ -183,9 +228,12 @@ class TestingConfig(Config):
     JIMENG_SESSION_IDS = ()
     JIMENG_SESSION_FILE = ""
     API_KEYS = ()
+    STORE_URL = "memory://"
     POLL_FIRST_DELAY = 0.0
-    POLL_INTERVAL = 0.0
-    POLL_ADAPTIVE = False
+    POLL_EXPECTED_SECONDS = 1.0
+    POLL_FINISHING_INTERVAL = 0.05
+    POLL_QUEUED_INTERVAL = 0.05
+    POLL_MIN_INTERVAL = 0.0
     UPSTREAM_RETRY_BACKOFF = 0.0
     SSE_KEEPALIVE_INTERVAL = 10.0
 
@@ -208,8 +256,15 @@ def get_config(name: str | None = None) -> type[Config]:
 
 def validate(settings: dict) -> None:
     """Refuse combinations that are valid one by one but unsafe together."""
-    if settings["POLL_INTERVAL"] > settings["POLL_MAX_INTERVAL"]:
-        raise ConfigError("POLL_INTERVAL must not exceed POLL_MAX_INTERVAL")
+    if settings["POLL_FINISHING_INTERVAL"] > settings["POLL_MAX_INTERVAL"]:
+        raise ConfigError("POLL_FINISHING_INTERVAL must not exceed POLL_MAX_INTERVAL")
+    if settings["STORE_URL"].startswith(("redis", "unix")) and not settings[
+        "STORE_SECRET"
+    ]:
+        raise ConfigError(
+            "STORE_URL names Redis but STORE_SECRET is empty: every host must "
+            "share one STORE_SECRET to continue each other's jobs."
+        )
     pooled = settings["JIMENG_SESSION_IDS"] or settings["JIMENG_SESSION_FILE"]
     if pooled and not settings["API_KEYS"] and not settings["ALLOW_OPEN_POOL"]:
         raise ConfigError(

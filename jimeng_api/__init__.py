@@ -5,22 +5,37 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, request
 from flask_cors import CORS
 
 from config import Config, get_config, validate
 
 from .api import blueprints
-from .errors import PayloadTooLargeError, register_error_handlers
+from .errors import (
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    error_response,
+    register_error_handlers,
+)
 from .extensions import init_services
 from .logs import init_request_logging
+from .store import StoreError
 
 __version__ = "1.0.0"
 
 CORS_SETTINGS = {
-    "allow_headers": ["Authorization", "Content-Type", "X-Request-ID"],
-    "expose_headers": ["X-Request-ID", "x-should-retry"],
-    "methods": ["GET", "POST", "OPTIONS"],
+    # "*": any requested header, so the official SDKs' X-Stainless-* and
+    # Idempotency-Key headers pass the preflight (browser pages on any origin)
+    "allow_headers": "*",
+    "expose_headers": [
+        "X-Request-ID",
+        "x-should-retry",
+        "X-Task-Id",
+        "X-Jimeng-Partial",
+        "Location",
+        "Retry-After",
+    ],
+    "methods": ["GET", "POST", "DELETE", "OPTIONS"],
 }
 
 
@@ -50,9 +65,21 @@ def create_app(
     register_error_handlers(app)
     app.before_request(_refuse_oversized_body)
     init_services(app)
+    app.register_error_handler(StoreError, _store_unavailable)
     for bp in blueprints:
         app.register_blueprint(bp)
     return app
+
+
+def _store_unavailable(exc: StoreError) -> Response:
+    """The store is down: 503, never a 500, and nothing was submitted."""
+    current_app.logger.warning("store unavailable: %s", exc)
+    return error_response(
+        ServiceUnavailableError(
+            "The job store is unavailable (check STORE_URL); nothing was submitted.",
+            code="store_unavailable",
+        )
+    )
 
 
 def _refuse_oversized_body() -> None:

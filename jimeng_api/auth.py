@@ -1,18 +1,22 @@
-"""Who may call, and with which Jimeng session ids.
+"""Who is calling, and which accounts they may spend.
 
-Passthrough mode: the Bearer carries the caller's own session ids. Pooled mode: the
-Bearer is one of ``API_KEYS`` and the sessions come from the server's pool.
+Passthrough mode: the Bearer carries the caller's own session ids (or cookie
+strings). Pooled mode: the Bearer is one of ``API_KEYS`` and the accounts are
+the server's. Either way the caller is named by a hash (``owner``) that is
+never a secret: jobs and tasks are visible to the same owner only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from flask import current_app, request
 
 from .errors import AuthenticationError
-from .pool import AccountPool, get_pool
-from .tokens import parse_bearer
+from .jobs import Caller
+from .roster import parse_bearer, pooled
+from .upstream import account_id
 
 MISSING_KEY = "Missing Authorization header: use 'Bearer <API key>'."
 WRONG_KEY = (
@@ -21,37 +25,32 @@ WRONG_KEY = (
 )
 
 
-def session_ids() -> list[str]:
-    """Return the session ids this request may spend, in the order to try them."""
-    pool = get_pool()
-    if pool is None:
-        return _bearer_ids()
-    require_api_key()
-    return pool.candidates()
+def caller() -> Caller:
+    """Return the caller of this request (401 if they cannot be told)."""
+    if pooled(current_app.config):
+        return Caller(owner=_key_owner(require_api_key()), tokens=None)
+    tokens = bearer_tokens()
+    accounts = sorted({account_id(t) for t in tokens})
+    return Caller(owner="acct:" + _digest(",".join(accounts)), tokens=tokens)
 
 
-def account_ids() -> tuple[list[str], AccountPool | None]:
-    """Return the sessions whose accounts this request may inspect, and the pool."""
-    pool = get_pool()
-    if pool is None:
-        return _bearer_ids(), None
-    require_api_key()
-    return pool.sessions(), pool
+def bearer_tokens() -> list[str]:
+    limit = current_app.config["MAX_TOKENS_PER_REQUEST"]
+    return parse_bearer(request.headers.get("Authorization"), limit)
 
 
-def require_api_key() -> None:
-    """In pooled mode, refuse a caller without one of ``API_KEYS``.
-
-    No-op in passthrough mode, and in an open pool (``ALLOW_OPEN_POOL``, no keys).
-    """
+def require_api_key() -> str | None:
+    """In pooled mode, refuse a caller without one of ``API_KEYS``; return the
+    key (None in an open pool or in passthrough mode)."""
     keys = current_app.config["API_KEYS"]
-    if get_pool() is None or not keys:
-        return
+    if not pooled(current_app.config) or not keys:
+        return None
     scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise AuthenticationError(MISSING_KEY)
     if not _is_api_key(value.strip(), keys):
         raise AuthenticationError(WRONG_KEY)
+    return value.strip()
 
 
 def _is_api_key(given: str, keys: tuple[str, ...]) -> bool:
@@ -63,6 +62,9 @@ def _is_api_key(given: str, keys: tuple[str, ...]) -> bool:
     return found
 
 
-def _bearer_ids() -> list[str]:
-    limit = current_app.config["MAX_TOKENS_PER_REQUEST"]
-    return parse_bearer(request.headers.get("Authorization"), limit)
+def _key_owner(key: str | None) -> str:
+    return "key:" + _digest(key) if key else "open"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(b"jimeng-api-owner:" + text.encode()).hexdigest()[:24]

@@ -127,6 +127,14 @@ class PayloadTooLargeError(APIError):
     message = "The request body is too large."
 
 
+class UnprocessableEntityError(APIError):
+    status_code = 422
+    type = "invalid_request_error"
+    code = "unprocessable_entity"
+    retryable = False
+    message = "The request cannot be processed as sent."
+
+
 class RateLimitError(APIError):
     status_code = 429
     type = "rate_limit_error"

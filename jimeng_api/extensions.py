@@ -1,21 +1,100 @@
-"""Per-app service objects, kept in ``app.extensions`` (not module globals)."""
+"""Per-app service objects, kept in ``app.extensions`` (not module globals),
+and one accessor for each."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app
 
-from .generation import Generator
-from .pool import init_pool
+from .accounts import Accounts
+from .fetcher import SafeFetcher
+from .generations import Generations
+from .jobs import Jobs
+from .poller import Poller
+from .results import Renderer
+from .roster import Roster, pooled, reload_on_sighup
+from .sealing import Sealer, load_secret
+from .store import Store, open_store
+from .submission import Submitter
+from .tasks import task_object
 from .upstream import JimengClient
+from .webhooks import Webhooks
 
 
 def init_services(app: Flask) -> None:
-    """Create the upstream client and the generation service for *app*."""
-    generator = Generator(JimengClient(app.config), app.config)
-    app.extensions["jimeng"] = generator
-    init_pool(app, generator)  # pooled mode only
+    """Create the store, the upstream client and the services for *app*."""
+    config = app.config
+    store = open_store(config["STORE_URL"], config["DATA_DIR"])
+    client = JimengClient(config)
+    fetcher = SafeFetcher(config)
+    roster = Roster(config) if pooled(config) else None
+    if roster and roster.path:
+        reload_on_sighup(roster)
+    sealer = Sealer(load_secret(config["STORE_SECRET"], config["DATA_DIR"]))
+    accounts = Accounts(store, client, config, pooled=roster is not None)
+    jobs = Jobs(store, config)
+    generations: Generations
+    submitter = Submitter(
+        jobs, accounts, client, sealer, lambda job: generations.tokens_for(job), config
+    )
+    renderer = Renderer(lambda urls: fetcher.fetch_all_images(urls))
+    poller = Poller(store, jobs, submitter, client, renderer, sealer, config)
+    generations = Generations(
+        store, jobs, accounts, submitter, poller, sealer, roster, config
+    )
+    webhooks = Webhooks(config, fetcher)
+    jobs.on_finish.append(lambda job: _notify(webhooks, job))
+    app.extensions["jimeng"] = {
+        "store": store,
+        "client": client,
+        "fetcher": fetcher,
+        "roster": roster,
+        "accounts": accounts,
+        "jobs": jobs,
+        "generations": generations,
+        "poller": poller,
+    }
 
 
-def get_generator() -> Generator:
-    """Return the generation service of the current app."""
-    return current_app.extensions["jimeng"]
+def _notify(webhooks: Webhooks, job: dict[str, Any]) -> None:
+    url = job.get("callback_url") or webhooks.default_url
+    if url:
+        webhooks.deliver(url, task_object(job))
+
+
+def _service(name: str) -> Any:
+    return current_app.extensions["jimeng"][name]
+
+
+def get_store() -> Store:
+    return _service("store")
+
+
+def get_client() -> JimengClient:
+    return _service("client")
+
+
+def get_fetcher() -> SafeFetcher:
+    return _service("fetcher")
+
+
+def get_roster() -> Roster | None:
+    return _service("roster")
+
+
+def get_accounts() -> Accounts:
+    return _service("accounts")
+
+
+def get_jobs() -> Jobs:
+    return _service("jobs")
+
+
+def get_generations() -> Generations:
+    return _service("generations")
+
+
+def start_background(app: Flask) -> None:
+    """Start the poller now (gunicorn workers: pending jobs resume at boot)."""
+    app.extensions["jimeng"]["poller"].start()

@@ -94,3 +94,47 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+JOBS = Gauge(
+    "jimeng_api_jobs",
+    "Jobs in the store by status (read from the store at scrape time)",
+    ["status"],
+    multiprocess_mode="mostrecent",
+)
+JOBS_LEASED = Gauge(
+    "jimeng_api_jobs_leased",
+    "Unfinished jobs this worker polls or submits",
+    multiprocess_mode="livesum",
+)
+JOB_EVENTS = Counter(
+    "jimeng_api_job_events_total", "Jobs created and finished", ["kind", "event"]
+)
+SESSION_FILE_OK = Gauge(
+    "jimeng_api_session_file_ok",
+    "1 if JIMENG_SESSION_FILE was read at the last try, 0 if the last good list "
+    "is in use",
+    multiprocess_mode="min",
+)
+
+
+def job_created(kind: str) -> None:
+    JOB_EVENTS.labels(kind, "created").inc()
+
+
+def job_finished(kind: str, status: str) -> None:
+    JOB_EVENTS.labels(kind, status).inc()
+
+
+def jobs_by_status(counts: dict[str, int]) -> None:
+    """Publish the store's job counts (called when /metrics is scraped)."""
+    for status in ("queued", "in_progress", "completed", "failed", "cancelled"):
+        JOBS.labels(status).set(counts.get(status, 0))
+
+
+def jobs_leased(count: int) -> None:
+    JOBS_LEASED.set(count)
+
+
+def session_file_ok(ok: bool) -> None:
+    SESSION_FILE_OK.set(1 if ok else 0)

@@ -11,7 +11,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates
 from marshmallow.validate import Length, OneOf, Range, Regexp
 
 from .errors import InvalidRequestError
-from .tokens import _TOKEN as SESSION_ID
+from .upstream.sessions import SESSION_ID
 
 MAX_JSON_DEPTH = 64
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 import uuid
 from collections.abc import Iterator
@@ -11,14 +10,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
-from ..auth import session_ids
+from ..auth import caller
 from ..catalog import get_model, parse_model_suffix, size_from_suffix
 from ..errors import InvalidRequestError
-from ..extensions import get_generator
-from ..generation import Generator, Job
-from ..images import build_request, clean_prompt
+from ..results import markdown_image, usage
 from ..schemas import chat_completion_schema, load_json
+from ..specs import clean_prompt, image_spec
 from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
+from .waiting import job_error, respond, start, wait, wants_async
 
 bp = Blueprint("chat", __name__, url_prefix="/v1/chat")
 
@@ -28,7 +27,7 @@ PROGRESS = "🎨 图像生成中，请稍候...\n\n"
 @bp.post("/completions")
 def create_chat_completion() -> ResponseReturnValue:
     """Generate images from the last user message; stream them when asked to."""
-    tokens = session_ids()
+    who = caller()
     params = load_json(chat_completion_schema)
     config = current_app.config
     raw_model = params["model"] or config["DEFAULT_MODEL"]
@@ -37,7 +36,7 @@ def create_chat_completion() -> ResponseReturnValue:
     prompt = clean_prompt(
         last_user_text(params["messages"]), config["MAX_PROMPT_LENGTH"], "messages"
     )
-    job_spec = build_request(
+    spec = image_spec(
         config,
         model_name=name,
         prompt=prompt,
@@ -45,26 +44,32 @@ def create_chat_completion() -> ResponseReturnValue:
         n=params["n"],
         negative_prompt=params["negative_prompt"],
     )
-    generator = get_generator()
+    spec.update(
+        completion_id=f"chatcmpl-{uuid.uuid4().hex}", raw_model=raw_model, prompt=prompt
+    )
+    callback = params.get("callback_url")
+    if not params["stream"] or wants_async():
+        return respond(who, "chat", spec, callback)
     # Everything that can fail with a proper status happens before streaming.
-    job = generator.start(tokens, job_spec.draft, job_spec.model.id)
-    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-    if not params["stream"]:
-        for _ in generator.progress(job):
-            pass
-        content = markdown_images(job.urls)
-        return completion(completion_id, raw_model, content, usage(prompt, content))
-
+    job = start(who, "chat", spec, callback)
+    if job["status"] == "failed":
+        raise job_error(job)
     include_usage = bool((params["stream_options"] or {}).get("include_usage"))
-    writer = ChunkWriter(completion_id, raw_model, int(time.time()))
+    show = params.get("progress")
+    progress = PROGRESS if (config["CHAT_PROGRESS_TEXT"] if show is None else show) else ""
+    writer = ChunkWriter(job["spec"]["completion_id"], raw_model, int(time.time()))
+    tick = config["SSE_KEEPALIVE_INTERVAL"]
     body = stream_completion(
         writer,
-        PROGRESS,
-        image_deltas(generator, job, config["SSE_KEEPALIVE_INTERVAL"]),
-        keepalive=config["SSE_KEEPALIVE_INTERVAL"],
-        usage=(lambda text: usage(prompt, text)) if include_usage else None,
+        progress,
+        image_deltas(job, wait(job, tick)),
+        keepalive=tick,
+        usage=(lambda text: usage(prompt, text.removeprefix(progress)))
+        if include_usage
+        else None,
     )
-    return Response(body, mimetype="text/event-stream", headers=SSE_HEADERS)
+    headers = {**SSE_HEADERS, "X-Task-Id": job["id"]}
+    return Response(body, mimetype="text/event-stream", headers=headers)
 
 
 def last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -80,48 +85,22 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
     raise InvalidRequestError("No message with role 'user'.", param="messages")
 
 
-def image_deltas(generator: Generator, job: Job, tick: float) -> Iterator[str | None]:
-    """Yield a Markdown line for each image as it appears, None while waiting."""
+def image_deltas(
+    job: dict[str, Any], updates: Iterator[dict[str, Any] | None]
+) -> Iterator[str | None]:
+    """Yield a Markdown line for each image as it appears, None while waiting;
+    a note at the end when fewer images came than were asked for."""
     sent = 0
-    for urls in generator.progress(job, tick=tick):
-        if urls is None:
+    for latest in updates:
+        if latest is None:
             yield None
             continue
+        job = latest
+        urls = job.get("urls") or []
         for index in range(sent, len(urls)):
             yield markdown_image(index, urls[index])
         sent = len(urls)
-
-
-def markdown_image(index: int, url: str) -> str:
-    return f"![image_{index}]({url})\n"
-
-
-def markdown_images(urls: list[str]) -> str:
-    return "".join(markdown_image(i, url) for i, url in enumerate(urls))
-
-
-def usage(prompt: str, content: str) -> dict[str, int]:
-    """Estimate tokens (about 4 characters each); Jimeng bills in credits."""
-    prompt_tokens = math.ceil(len(prompt) / 4)
-    completion_tokens = math.ceil(len(content) / 4)
-    return {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-    }
-
-
-def completion(
-    completion_id: str, model: str, content: str, usage: dict[str, int]
-) -> dict[str, Any]:
-    message = {"role": "assistant", "content": content}
-    return {
-        "id": completion_id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
-        ],
-        "usage": usage,
-    }
+    if job["status"] != "completed":
+        raise job_error(job)
+    if job.get("partial"):
+        yield f"\n({job['partial']} images: Jimeng delivered no more.)\n"

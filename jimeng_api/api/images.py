@@ -1,16 +1,17 @@
-"""``POST /v1/images/generations``: text to image, OpenAI-compatible."""
+"""``POST /v1/images/generations``: text to image, OpenAI-compatible.
+
+Synchronous by default; ``Prefer: respond-async`` answers 202 with a task.
+"""
 
 from __future__ import annotations
-
-import time
 
 from flask import Blueprint, current_app
 from flask.typing import ResponseReturnValue
 
-from ..auth import session_ids
-from ..extensions import get_generator
-from ..images import build_request, clean_prompt, image_items
+from ..auth import caller
 from ..schemas import image_generation_schema, load_json
+from ..specs import clean_prompt, image_spec
+from .waiting import respond
 
 bp = Blueprint("images", __name__, url_prefix="/v1/images")
 
@@ -18,10 +19,10 @@ bp = Blueprint("images", __name__, url_prefix="/v1/images")
 @bp.post("/generations")
 def create_image() -> ResponseReturnValue:
     """Generate images for a prompt and return their URLs (or base64 data)."""
-    tokens = session_ids()
+    who = caller()
     params = load_json(image_generation_schema)
     config = current_app.config
-    job = build_request(
+    spec = image_spec(
         config,
         model_name=params["model"],
         prompt=clean_prompt(params["prompt"], config["MAX_PROMPT_LENGTH"]),
@@ -33,7 +34,5 @@ def create_image() -> ResponseReturnValue:
         sample_strength=params["sample_strength"],
         seed=params["seed"],
     )
-    generator = get_generator()
-    urls = generator.run(tokens, job.draft, job.model.id)
-    data = image_items(generator.client, urls, params["response_format"])
-    return {"created": int(time.time()), "data": data}
+    spec["response_format"] = params["response_format"]
+    return respond(who, "images", spec, params.get("callback_url"))

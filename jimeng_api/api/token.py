@@ -15,13 +15,11 @@ from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 from gevent.pool import Pool as GreenPool
 
-from ..auth import account_ids, require_api_key
+from ..auth import bearer_tokens, require_api_key
 from ..errors import APIError
-from ..extensions import get_generator
+from ..extensions import get_accounts, get_client, get_roster
 from ..logs import mask, token_id
-from ..pool import AccountPool
 from ..schemas import load_json, read_json_object, token_check_schema
-from ..upstream import JimengClient
 
 log = logging.getLogger(__name__)
 
@@ -35,62 +33,39 @@ def check_token() -> ResponseReturnValue:
     """Tell whether a session id is logged in (a transport failure is a 502)."""
     require_api_key()
     params = load_json(token_check_schema)
-    return {"live": get_generator().client.is_live(params["token"])}
+    return {"live": get_client().is_live(params["token"])}
 
 
 @bp.post("/points")
 def retrieve_points() -> ResponseReturnValue:
     """Report the credit balance of each session."""
-    tokens, pool = account_ids()
+    tokens = account_tokens()
     _no_body()
-    client = get_generator().client
-
-    def points(token: str) -> dict[str, Any]:
-        balance = client.credits(token)
-        if pool:
-            pool.remember(token, balance)
-        return {"points": balance}
-
-    return jsonify(for_each_session(tokens, points))
+    accounts = get_accounts()
+    return jsonify(for_each_session(tokens, lambda t: {"points": accounts.points(t)}))
 
 
 @bp.post("/receive")
 def receive_credits() -> ResponseReturnValue:
     """Claim the daily credits of each session and report the new balance."""
-    tokens, pool = account_ids()
+    tokens = account_tokens()
     _no_body()
-    client = get_generator().client
-    return jsonify(for_each_session(tokens, lambda t: _receive(client, pool, t)))
+    return jsonify(for_each_session(tokens, get_accounts().receive))
+
+
+def account_tokens() -> list[str]:
+    """The accounts this request may inspect: the pool's, or the Bearer's."""
+    roster = get_roster()
+    if roster is None:
+        return bearer_tokens()
+    require_api_key()
+    return roster.tokens()
 
 
 def _no_body() -> None:
     """Accept no body or a JSON object (ignored); refuse others (400, 413)."""
     if request.get_data(cache=True).strip():
         read_json_object()
-
-
-def _receive(
-    client: JimengClient, pool: AccountPool | None, token: str
-) -> dict[str, Any]:
-    """Claim, then read the balance; a refused claim still reports the balance."""
-    result: dict[str, Any] = {"received": False}
-    error = None
-    try:
-        grant = client.receive_credits(token)
-        quota = grant.get("receive_quota")
-        result = {"received": True, "receiveQuota": quota}
-    except APIError as exc:  # e.g. ret 1014: already claimed today
-        error = exc
-    try:
-        result["credits"] = client.credits(token)
-    except APIError as exc:
-        error = error or exc
-    else:
-        if pool:
-            pool.remember(token, result["credits"], claimed=result["received"])
-    if error:
-        result["error"] = _session_error(token, error)
-    return result
 
 
 def for_each_session(

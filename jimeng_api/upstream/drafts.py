@@ -171,15 +171,16 @@ IMAGE_INFO = compact(
 )
 
 
-def history_body(history_id: str, aid: int) -> bytes:
-    """Return the body of ``POST /mweb/v1/get_history_by_ids`` for one record."""
-    ids = compact([history_id])
+def history_body(history_ids: list[str], aid: int) -> bytes:
+    """Return the body of ``POST /mweb/v1/get_history_by_ids`` for some records
+    (the browser polls its whole list in one call)."""
+    ids = compact(list(history_ids))
     return (
         f'{{"history_ids":{ids},"image_info":{IMAGE_INFO},'
         f'"http_common_info":{{"aid":{aid}}}}}'
     ).encode()
 
 
-def submit_lookup_body(submit_id: str) -> bytes:
-    """Return the body that finds a record by the ``submit_id`` we chose."""
-    return compact({"submit_ids": [submit_id]}).encode()
+def submit_lookup_body(submit_ids: list[str]) -> bytes:
+    """Return the body that finds records by the ``submit_id`` we chose."""
+    return compact({"submit_ids": list(submit_ids)}).encode()

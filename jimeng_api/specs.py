@@ -1,27 +1,22 @@
-"""From validated request parameters to a Draft, and from URLs to response items."""
+"""From validated request parameters to a job spec: the model and the draft.
+
+A spec is plain JSON (it is stored with the job): ``kind``-independent fields
+``model``, ``n``, ``draft`` (the upstream ``Draft`` as a dict), plus what the
+endpoint needs to render its answer (``response_format``, chat's ids).
+"""
 
 from __future__ import annotations
 
-import base64
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict
 from typing import Any
 
-import gevent.pool
+from .catalog import ImageSize, get_model, resolve_size
+from .errors import InvalidRequestError
+from .upstream import Draft
 
-from .catalog import ImageSize, Model, get_model, resolve_size
-from .drafts import Draft
-from .errors import APIError, InvalidRequestError
-from .upstream import JimengClient
-
-
-@dataclass(frozen=True)
-class ImageRequest:
-    """A validated generation: the model and the upstream draft."""
-
-    model: Model
-    draft: Draft
+MAX_N_PER_SUBMIT = 4  # the web UI offers 1-4 per submit (protocol-2026-12 §4)
 
 
 def clean_prompt(prompt: str | None, limit: int, param: str = "prompt") -> str:
@@ -37,7 +32,7 @@ def clean_prompt(prompt: str | None, limit: int, param: str = "prompt") -> str:
     return text
 
 
-def build_request(
+def image_spec(
     config: Mapping[str, Any],
     *,
     model_name: str | None,
@@ -48,12 +43,15 @@ def build_request(
     negative_prompt: str | None = None,
     sample_strength: float = 0.5,
     seed: int | None = None,
-) -> ImageRequest:
+) -> dict[str, Any]:
     """Resolve the model and size and build the upstream draft."""
     model = get_model(model_name or config["DEFAULT_MODEL"])
-    if n is not None and n > model.max_n:
+    limit = min(model.max_n, MAX_N_PER_SUBMIT)
+    if n is not None and n > limit:
         raise InvalidRequestError(
-            f"'{model.id}' makes at most {model.max_n} images per request.", param="n"
+            f"'{model.id}' makes at most {limit} images per request "
+            "(Jimeng's web client submits 1-4).",
+            param="n",
         )
     size = size or resolve_size(model, **(size_params or {}))
     draft = Draft(
@@ -72,20 +70,4 @@ def build_request(
         ],
         min_version=config["JIMENG_DRAFT_MIN_VERSION"],
     )
-    return ImageRequest(model, draft)
-
-
-def image_items(
-    client: JimengClient, urls: list[str], response_format: str
-) -> list[dict[str, str]]:
-    """Return the ``data`` items: URLs, or the images fetched concurrently."""
-    if response_format != "b64_json":
-        return [{"url": url} for url in urls]
-    group = gevent.pool.Group()
-    jobs = [group.spawn(client.fetch_image, url) for url in urls]
-    group.join()
-    for job in jobs:
-        if not job.successful():
-            error = job.exception
-            raise error if isinstance(error, APIError) else APIError()
-    return [{"b64_json": base64.b64encode(job.value).decode()} for job in jobs]
+    return {"model": model.id, "n": n or 4, "draft": asdict(draft)}

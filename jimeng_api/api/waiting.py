@@ -1,0 +1,101 @@
+"""How a generation endpoint answers: at once with a task (``Prefer:
+respond-async``, RFC 7240) or after waiting on its job, and how a finished
+job's error becomes an HTTP error again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import current_app, request
+from flask.typing import ResponseReturnValue
+
+from ..auth import caller
+from ..errors import APIError, InvalidRequestError
+from ..extensions import get_generations, get_jobs
+from ..jobs import Caller, body_hash
+from ..tasks import task_object
+
+MAX_IDEMPOTENCY_KEY = 256
+
+
+def wants_async() -> bool:
+    prefer = request.headers.get("Prefer", "")
+    return any(p.strip().lower() == "respond-async" for p in prefer.split(","))
+
+
+def idempotency() -> tuple[str, str] | None:
+    """``(Idempotency-Key, hash of the body)`` when the header is sent."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidRequestError(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters.",
+            param="Idempotency-Key",
+        )
+    return key, body_hash(request.get_data(cache=True))
+
+
+def start(
+    who: Caller, kind: str, spec: dict[str, Any], callback_url: str | None = None
+) -> dict[str, Any]:
+    return get_generations().start(
+        who, kind, spec, idempotency=idempotency(), callback_url=callback_url
+    )
+
+
+def accepted(job: dict[str, Any]) -> ResponseReturnValue:
+    """``202 Accepted`` with the task and where to find it."""
+    return task_object(job), 202, {"Location": f"/v1/tasks/{job['id']}"}
+
+
+def job_error(job: dict[str, Any]) -> APIError:
+    """Rebuild the error a failed job stored (status, code, retry advice)."""
+    stored = job.get("error") or {}
+    error = APIError(stored.get("message"), param=stored.get("param"))
+    error.status_code = int(stored.get("status") or 502)
+    error.type = stored.get("type") or "upstream_error"
+    error.code = stored.get("code")
+    error.retryable = stored.get("retryable")
+    error.headers = {"X-Task-Id": job["id"], **(stored.get("headers") or {})}
+    return error
+
+
+def wait(job: dict[str, Any], tick: float | None = None) -> Iterator[dict | None]:
+    """Wait on the job (as long as ``SYNC_WAIT_TIMEOUT``); see ``Jobs.wait``."""
+    timeout = current_app.config["SYNC_WAIT_TIMEOUT"]
+    return get_jobs().wait(job, timeout, tick)
+
+
+def finished(job: dict[str, Any]) -> dict[str, Any]:
+    """Wait for the end of the job and return it; raise its error if it failed."""
+    for latest in wait(job):
+        if latest is not None:
+            job = latest
+    if job["status"] != "completed":
+        raise job_error(job)
+    return job
+
+
+def result_headers(job: dict[str, Any]) -> dict[str, str]:
+    headers = {"X-Task-Id": job["id"]}
+    if job.get("partial"):
+        headers["X-Jimeng-Partial"] = job["partial"]
+    return headers
+
+
+def respond(who: Caller, kind: str, spec: dict[str, Any], callback: str | None):
+    """Start the job; answer 202 (async) or its result (sync)."""
+    job = start(who, kind, spec, callback)
+    if job["status"] == "failed":
+        raise job_error(job)
+    if wants_async():
+        return accepted(job)
+    job = finished(job)
+    return job["result"], 200, result_headers(job)
+
+
+
+__all__ = ["caller", "respond", "wait", "job_error", "accepted", "start"]

@@ -1,0 +1,348 @@
+"""The background loop of every worker: polls running jobs, submits waiting ones
+and adopts the jobs of workers that died.
+
+Ownership is by lease, in the store:
+- ``poll:<account>``: the one worker that polls an account's running jobs, all
+  in one ``get_history_by_ids`` call per tick, at most once per
+  ``POLL_MIN_INTERVAL``; renewed while it has jobs there;
+- ``job:<id>``: whoever submits (or recovers) a job right now.
+A dead worker's leases run out after ``LEASE_TTL`` and another worker (or the
+next start) picks its jobs up from the store's unfinished index.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import metrics, schedule
+from .errors import APIError, GenerationFailedError, UpstreamError
+from .errors import UpstreamTimeoutError
+from .jobs import Jobs
+from .results import Renderer
+from .sealing import Sealer
+from .store import Store, StoreError
+from .submission import Submitter
+from .upstream import JimengClient, Record
+
+log = logging.getLogger(__name__)
+
+TICK = 0.2  # seconds between two passes of the loop
+SCAN_INTERVAL = 1.0  # seconds between two looks at the unfinished index
+FINAL_REPOLLS = 2  # polls of a finished record that came without item_list
+
+
+@dataclass
+class Tracked:
+    """A running job this worker polls."""
+
+    job_id: str
+    account: str
+    token: str
+    history_id: str
+    model: str
+    accepted_at: float  # Unix seconds (the same on every worker)
+    deadline: float
+    progress: schedule.Progress
+    urls: list[str] = field(default_factory=list)
+    due: float = 0.0  # Unix seconds of the next poll
+    last_growth: float = 0.0
+    final_repolls: int = 0
+    stage: str = "unknown"
+
+
+class Poller:
+    """One per worker process."""
+
+    def __init__(
+        self,
+        store: Store,
+        jobs: Jobs,
+        submitter: Submitter,
+        client: JimengClient,
+        renderer: Renderer,
+        sealer: Sealer,
+        config: Any,
+    ) -> None:
+        self.store, self.jobs, self.submitter = store, jobs, submitter
+        self.client, self.renderer, self.sealer = client, renderer, sealer
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease_ttl = config["LEASE_TTL"]
+        self.min_interval = config["POLL_MIN_INTERVAL"]
+        self.stall = config["STALL_SECONDS"]
+        self.settings = schedule.Settings.from_config(config)
+        self.durations = schedule.Durations()
+        self.tracked: dict[str, Tracked] = {}
+        self.accounts: dict[str, float] = {}  # account → last poll (Unix)
+        self.busy: set[str] = set()  # accounts (or job ids) being worked on now
+        self._lock = threading.Lock()
+        self._started = False
+        self._scanned = self._renewed = 0.0
+        jobs.on_finish.append(self._finished)
+
+    # --- life cycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop once per process (a greenlet under gevent)."""
+        with self._lock:
+            if self._started and self._pid == os.getpid():
+                return
+            self._started, self._pid = True, os.getpid()
+            self.tracked.clear()
+            self.accounts.clear()
+        threading.Thread(target=self._run, name="poller", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.step(time.time())
+            except StoreError as exc:
+                log.warning("poller: store unavailable (%s)", exc)
+            except Exception:  # the loop must survive any one bad job
+                log.exception("poller step failed")
+            time.sleep(TICK)
+
+    def step(self, now: float) -> None:
+        if now - self._scanned >= SCAN_INTERVAL:
+            self._scanned = now
+            self.scan()
+        if now - self._renewed >= self.lease_ttl / 3:
+            self._renewed = now
+            self.renew()
+        for account in list(self.accounts):
+            self._maybe_poll(account, now)
+        metrics.jobs_leased(len(self.tracked))
+
+    # --- ownership ------------------------------------------------------------
+
+    def scan(self) -> None:
+        """Adopt what nobody works on: running jobs of accounts no live worker
+        polls, and unsubmitted or waiting jobs nobody holds."""
+        for job_id in self.store.unfinished_jobs():
+            if job_id in self.tracked or job_id in self.busy:
+                continue
+            job = self.store.get_job(job_id)
+            if job is None:
+                continue
+            if job.get("phase") == "running":
+                self.track(job)
+            elif job.get("retry_at", 0) <= time.time() or job["phase"] != "waiting":
+                self._spawn(job_id, self._submit_orphan, job)
+
+    def track(self, job: dict[str, Any]) -> bool:
+        """Poll *job* here if this worker polls (or can poll) its account."""
+        account = job["account"]
+        if account not in self.accounts:
+            if not self.store.acquire_lease("poll:" + account, self.holder, self.lease_ttl):
+                return False
+            self.accounts[account] = 0.0
+        tokens = self.sealer.unseal(job.get("token"))
+        if not tokens:
+            self.jobs.fail(job["id"], UpstreamError("The task's account is gone."))
+            return False
+        progress = schedule.Progress(expected=job["spec"].get("n") or 4)
+        accepted = job.get("accepted_at") or time.time()
+        tracked = Tracked(
+            job_id=job["id"],
+            account=account,
+            token=tokens[0],
+            history_id=job["history_id"],
+            model=job["spec"]["model"],
+            accepted_at=accepted,
+            deadline=job["deadline"],
+            progress=progress,
+            urls=list(job.get("urls") or []),
+            last_growth=time.time(),
+        )
+        tracked.due = accepted + schedule.first_poll(
+            tracked.model, self.durations, self.settings
+        )
+        self.tracked[job["id"]] = tracked
+        return True
+
+    def hand_over(self, job: dict[str, Any]) -> None:
+        """A job this worker just submitted: poll it here, or leave it to the
+        worker that polls its account."""
+        self.start()
+        if job.get("phase") == "running":
+            self.track(job)
+
+    def renew(self) -> None:
+        names = ["poll:" + account for account in self.accounts]
+        kept = set(self.store.renew_leases(names, self.holder, self.lease_ttl))
+        for account in list(self.accounts):
+            if "poll:" + account not in kept:
+                log.warning("lost the poll lease of account %s", account)
+                self._drop_account(account)
+        by_account: dict[str, list[Tracked]] = {}
+        for tracked in self.tracked.values():
+            by_account.setdefault(tracked.account, []).append(tracked)
+        for jobs in by_account.values():
+            self.submitter.accounts.renew_slots(
+                jobs[0].token, [t.job_id for t in jobs]
+            )
+
+    def _drop_account(self, account: str) -> None:
+        self.accounts.pop(account, None)
+        for job_id in [j for j, t in self.tracked.items() if t.account == account]:
+            self.tracked.pop(job_id, None)
+
+    def _spawn(self, key: str, work: Any, *args: Any) -> None:
+        self.busy.add(key)
+
+        def run() -> None:
+            try:
+                work(*args)
+            except Exception:
+                log.exception("background work on %s failed", key)
+            finally:
+                self.busy.discard(key)
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def _submit_orphan(self, job: dict[str, Any]) -> None:
+        lease = "job:" + job["id"]
+        if not self.store.acquire_lease(lease, self.holder, self.lease_ttl):
+            return
+        try:
+            job = self.store.get_job(job["id"]) or job
+            if job["phase"] == "submitting":
+                job = self.submitter.recover(job)
+            elif job["phase"] in ("new", "waiting"):
+                job = self.submitter.submit(job)
+            if job.get("phase") == "running":
+                self.track(job)
+        finally:
+            self.store.release_lease(lease, self.holder)
+
+    # --- polling --------------------------------------------------------------
+
+    def _maybe_poll(self, account: str, now: float) -> None:
+        jobs = [t for t in self.tracked.values() if t.account == account]
+        if not jobs:
+            self.store.release_lease("poll:" + account, self.holder)
+            self.accounts.pop(account, None)
+            return
+        if account in self.busy or now - self.accounts[account] < self.min_interval:
+            return
+        if min(t.due for t in jobs) > now:
+            return
+        self.accounts[account] = now
+        self._spawn(account, self._poll, jobs)
+
+    def _poll(self, jobs: list[Tracked]) -> None:
+        """One call for every running job of one account."""
+        try:
+            records = self.client.history(jobs[0].token, [t.history_id for t in jobs])
+        except APIError as exc:
+            log.info("poll of account %s failed: %s", jobs[0].account, exc.message)
+            records = {}
+            for tracked in jobs:
+                tracked.due = time.time() + self.settings.finishing_interval * 2
+        now = time.time()
+        for tracked in jobs:
+            record = records.get(tracked.history_id)
+            if record is not None:
+                self.observe(tracked, record, now)
+            self._check_deadline(tracked, now)
+
+    def observe(self, tracked: Tracked, record: Record, now: float) -> None:
+        """Apply one poll's record to its job: progress, an end, or a next poll."""
+        age = now - tracked.accepted_at
+        position = record.queue.position if record.queue else None
+        tracked.progress.observe(age, record.stage, len(record.urls), position)
+        grew = len(record.urls) > len(tracked.urls)
+        if grew:
+            tracked.urls, tracked.last_growth = list(record.urls), now
+        if grew or record.stage != tracked.stage:
+            tracked.stage = record.stage
+            self._progress(tracked, record)
+        if record.failed:
+            self._end(tracked, record.error(tracked.history_id))
+        elif record.done and not record.has_items and tracked.final_repolls < FINAL_REPOLLS:
+            tracked.final_repolls += 1  # finished, but the images were not listed
+            tracked.due = now + self.settings.finishing_interval
+        elif record.done or len(tracked.urls) >= tracked.progress.expected:
+            self._learn(tracked, age)
+            self._end(tracked, None)
+        elif tracked.urls and now - tracked.last_growth > self.stall:
+            self._end(tracked, None)  # stalled: deliver what was paid for
+        else:
+            wait = schedule.next_poll(
+                tracked.model, tracked.progress, self.durations, self.settings
+            )
+            tracked.due = now + wait
+
+    def _check_deadline(self, tracked: Tracked, now: float) -> None:
+        if now < tracked.deadline or tracked.job_id not in self.tracked:
+            return
+        self._end(
+            tracked,
+            UpstreamTimeoutError(
+                f"The generation did not finish before its deadline (record "
+                f"{tracked.history_id}; it may still finish on Jimeng's side).",
+                retryable=False,
+            ),
+        )
+
+    def _progress(self, tracked: Tracked, record: Record) -> None:
+        progress = {
+            "images": len(tracked.urls),
+            "expected": tracked.progress.expected,
+            "stage": record.stage,
+        }
+        if record.queue is not None:
+            progress["queue_position"] = record.queue.position
+            progress["queue_length"] = record.queue.length
+        self.jobs.update(tracked.job_id, progress=progress, urls=tracked.urls)
+
+    def _learn(self, tracked: Tracked, age: float) -> None:
+        progress = tracked.progress
+        finished = (progress.last_poll + age) / 2 if progress.polls > 1 else age
+        self.durations.add(tracked.model, finished - (progress.processing_since or 0))
+
+    def _end(self, tracked: Tracked, error: APIError | None) -> None:
+        """Finish the job: the images if there are any (paid for: never
+        dropped, even when the record failed or stalled), else the error."""
+        self.tracked.pop(tracked.job_id, None)
+        if not tracked.urls:
+            error = error or GenerationFailedError(
+                f"Jimeng finished without images (record {tracked.history_id})."
+            )
+            error.retryable = False  # it was submitted: a retry would pay again
+            self.jobs.fail(tracked.job_id, error)
+            return
+        self._spawn(tracked.job_id, self._complete, tracked)
+
+    def _complete(self, tracked: Tracked) -> None:
+        job = self.store.get_job(tracked.job_id)
+        if job is None:
+            return
+        asked = tracked.progress.expected
+        partial = len(tracked.urls) < asked
+        try:
+            result = self.renderer.render(job, tracked.urls)
+        except APIError as exc:
+            exc.retryable = False
+            self.jobs.fail(tracked.job_id, exc)
+            return
+        self.jobs.finish(
+            tracked.job_id,
+            status="completed",
+            urls=tracked.urls,
+            result=result,
+            partial=f"{len(tracked.urls)}/{asked}" if partial else None,
+            progress={"images": len(tracked.urls), "expected": asked, "stage": "final"},
+        )
+
+    def _finished(self, job: dict[str, Any]) -> None:
+        """A finish hook: stop polling; free the account's slot."""
+        self.tracked.pop(job["id"], None)
+        if job.get("account"):
+            self.submitter.accounts.release(job["account"], job["id"])

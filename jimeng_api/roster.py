@@ -1,0 +1,168 @@
+"""Where accounts come from: the caller's Bearer (passthrough mode) or the
+server's pool (``JIMENG_SESSION_IDS`` plus ``JIMENG_SESSION_FILE``, reread on
+SIGHUP or when the file changes).
+
+A missing or unreadable session file never stops the service: the last good
+list (and the other sources) stay in use, loudly logged and shown in
+``/metrics`` and ``/health``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+from . import metrics
+from .errors import AuthenticationError, InvalidRequestError
+from .logs import token_id
+from .upstream.sessions import account_id, session_id
+
+log = logging.getLogger(__name__)
+
+FILE_CHECK_INTERVAL = 5.0  # seconds between two stat() calls on the session file
+MALFORMED = (
+    "Malformed session id in Authorization: use the value of the 'sessionid' "
+    "cookie (letters, digits, '-', '_', '.'), or the whole cookie string."
+)
+
+_rosters: weakref.WeakSet[Roster] = weakref.WeakSet()
+
+
+def parse_bearer(header: str | None, limit: int) -> list[str]:
+    """Split ``Bearer a, b,c`` into ``["a", "b", "c"]`` (scheme case-insensitive)."""
+    scheme, _, value = (header or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise AuthenticationError()
+    tokens = list(dict.fromkeys(t.strip() for t in value.split(",") if t.strip()))
+    if not tokens:
+        raise AuthenticationError()
+    if len(tokens) > limit:
+        raise InvalidRequestError(
+            f"Too many session ids in Authorization ({len(tokens)}; limit {limit}).",
+            param="Authorization",
+        )
+    if not all(session_id(token) for token in tokens):
+        raise AuthenticationError(MALFORMED)
+    return tokens
+
+
+def read_session_file(path: str) -> list[str]:
+    """Return the tokens in *path*: one a line, ``#`` comments and blanks out."""
+    with open(path, encoding="utf-8") as file:
+        lines = [line.split("#", 1)[0].strip() for line in file]
+    tokens = []
+    for number, line in enumerate(lines, 1):
+        if line and not session_id(line):
+            log.warning("%s line %d is not a session id; skipped", path, number)
+        elif line:
+            tokens.append(line)
+    return tokens
+
+
+class Roster:
+    """The pooled accounts: configured order, reloads, lookup by account id."""
+
+    def __init__(self, config: Any) -> None:
+        self.path = config["JIMENG_SESSION_FILE"]
+        self.limit = config["MAX_TOKENS_PER_REQUEST"]
+        self.check_interval = FILE_CHECK_INTERVAL
+        configured = config["JIMENG_SESSION_IDS"]
+        self._fixed = [t for t in configured if session_id(t)]
+        if len(self._fixed) < len(configured):
+            log.warning("JIMENG_SESSION_IDS: entries that are not session ids skipped")
+        self._tokens: list[str] = []
+        self._by_account: dict[str, str] = {}
+        self._file_stamp: tuple[int, int, int] | None = None
+        self._checked = 0.0
+        self._reload_requested = False
+        self.file_ok = True
+        self.reload()
+
+    def reload(self) -> None:
+        """Reread the session file; on failure keep the last good list."""
+        self._checked = time.monotonic()
+        self._reload_requested = False
+        from_file = [t for t in self._tokens if t not in self._fixed]
+        if self.path:
+            try:
+                self._file_stamp = self._stamp()
+                from_file = read_session_file(self.path)
+                self.file_ok = True
+            except (OSError, UnicodeError) as exc:  # never show the file's content
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                log.error(
+                    "JIMENG_SESSION_FILE=%r could not be read (%s): serving with "
+                    "the last good list and JIMENG_SESSION_IDS",
+                    self.path,
+                    reason,
+                )
+                self.file_ok = False
+        tokens = list(dict.fromkeys(self._fixed + from_file))
+        if tokens != self._tokens:
+            names = ", ".join(token_id(t) for t in tokens) or "none"
+            log.info("session pool: %d sessions (%s)", len(tokens), names)
+        self._tokens = tokens
+        self._by_account = {account_id(t): t for t in tokens}
+        metrics.session_file_ok(self.file_ok)
+
+    def request_reload(self) -> None:
+        """Reload on next use (safe in a signal handler: no lock, no I/O)."""
+        self._reload_requested = True
+
+    def tokens(self) -> list[str]:
+        """Return every pooled token, in configured order."""
+        if self._reload_requested or self._file_changed():
+            self.reload()
+        return list(self._tokens)
+
+    def token_for(self, account: str) -> str | None:
+        """Return the pooled token of the account named *account* (its id)."""
+        self.tokens()
+        return self._by_account.get(account)
+
+    def _stamp(self) -> tuple[int, int, int]:
+        info = os.stat(self.path)
+        return info.st_mtime_ns, info.st_size, info.st_ino
+
+    def _file_changed(self) -> bool:
+        """stat() the file at most every ``check_interval`` seconds."""
+        now = time.monotonic()
+        if not self.path or now - self._checked < self.check_interval:
+            return False
+        self._checked = now
+        try:
+            return self._stamp() != self._file_stamp
+        except OSError:
+            return self.file_ok  # gone: reload logs why
+
+
+def _on_sighup(signum: int, frame: Any) -> None:
+    for roster in list(_rosters):
+        roster.request_reload()
+
+
+def reload_on_sighup(roster: Roster) -> None:
+    """Install the SIGHUP handler (main thread only; once per process)."""
+    _rosters.add(roster)
+    if not hasattr(signal, "SIGHUP"):
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGHUP) is not _on_sighup:
+        try:
+            signal.signal(signal.SIGHUP, _on_sighup)
+        except ValueError:  # not the main thread after all
+            pass
+
+
+def pooled(config: Any) -> bool:
+    """Return whether the server holds the accounts itself."""
+    return bool(config["JIMENG_SESSION_IDS"] or config["JIMENG_SESSION_FILE"])
+
+

@@ -1,0 +1,99 @@
+// The image viewer: a <dialog> with previous/next, download, copy URL, open original.
+
+import { t } from "./i18n.js";
+import { safeImageUrl } from "./gallery.js";
+
+const $ = (id) => document.getElementById(id);
+let current = null; // {entry, index}
+
+function show() {
+  const { entry, index } = current;
+  const url = entry.urls[index];
+  $("lightbox-image").src = safeImageUrl(url) || "";
+  $("lightbox-image").alt = t("image.alt", { index: index + 1, prompt: entry.prompt });
+  $("lightbox-prompt").textContent = entry.prompt;
+  $("lightbox-position").textContent = t("lightbox.position", { index: index + 1, total: entry.urls.length });
+  $("lightbox-open").href = safeImageUrl(url) || "#";
+  $("lightbox-previous").disabled = index === 0;
+  $("lightbox-next").disabled = index === entry.urls.length - 1;
+  $("lightbox-copy").textContent = t("lightbox.copy");
+}
+
+function step(delta) {
+  const next = current.index + delta;
+  if (next < 0 || next >= current.entry.urls.length) return;
+  current.index = next;
+  show();
+}
+
+function extension(type) {
+  const sub = (type || "").split("/")[1] || "png";
+  return sub === "jpeg" ? "jpg" : sub.replace(/[^a-z0-9]/g, "") || "png";
+}
+
+/** Save the image: as a file when its host allows fetch (CORS), else in a new tab. */
+async function download() {
+  const { entry, index } = current;
+  const url = safeImageUrl(entry.urls[index]);
+  if (!url) return;
+  try {
+    const response = await fetch(url, { credentials: "omit", referrerPolicy: "no-referrer" });
+    if (!response.ok) throw new Error(String(response.status));
+    const blob = await response.blob();
+    const href = URL.createObjectURL(blob);
+    const link = document.createElement("a");
+    link.href = href;
+    link.download = `jimeng-${entry.id}-${index + 1}.${extension(blob.type)}`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(href), 60_000);
+  } catch {
+    window.open(url, "_blank", "noopener,noreferrer");
+  }
+}
+
+async function copyUrl() {
+  const url = current.entry.urls[current.index];
+  const target = $("lightbox-copy");
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(url);
+    ok = true;
+  } catch {
+    const field = Object.assign(document.createElement("textarea"), { value: url });
+    document.body.append(field);
+    field.select();
+    ok = document.execCommand("copy");
+    field.remove();
+  }
+  target.textContent = t(ok ? "lightbox.copied" : "lightbox.copyFailed");
+  setTimeout(() => current && (target.textContent = t("lightbox.copy")), 1500);
+}
+
+export function openLightbox(entry, index) {
+  current = { entry, index };
+  show();
+  if (!$("lightbox").open) $("lightbox").showModal();
+}
+
+export function initLightbox() {
+  const dialog = $("lightbox");
+  $("lightbox-previous").addEventListener("click", () => step(-1));
+  $("lightbox-next").addEventListener("click", () => step(1));
+  $("lightbox-download").addEventListener("click", download);
+  $("lightbox-copy").addEventListener("click", copyUrl);
+  $("lightbox-close").addEventListener("click", () => dialog.close());
+  dialog.addEventListener("click", (event) => event.target === dialog && dialog.close()); // the backdrop
+  dialog.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowLeft") step(-1);
+    if (event.key === "ArrowRight") step(1);
+  });
+  dialog.addEventListener("close", () => {
+    current = null;
+    $("lightbox-image").removeAttribute("src");
+  });
+}
+
+/** Redraw the open viewer (after a language switch). */
+export function refreshLightbox() {
+  if (current) show();
+}
