@@ -22,10 +22,11 @@ run: $(VENV)/.runtime ## serve the API on $$HOST:$$PORT (default 0.0.0.0:8000)
 
 test: $(VENV)/.dev ## lint, then run the whole test suite
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 demo: $(VENV)/.runtime ## offline: the simulator on :8001 and the API on :8000 pointed at it
-	$(BIN)/python -m jimeng_api.simulator --host 127.0.0.1 --port 8001 --task-seconds 5 & \
+	$(BIN)/python -m simulator --host 127.0.0.1 --port 8001 --task-seconds 5 & \
 	  SIM=$$!; trap "kill $$SIM" EXIT INT TERM; \
 	  JIMENG_BASE_URL=http://127.0.0.1:8001 IMAGE_FETCH_ALLOWED_HOSTS=127.0.0.1 \
 	  $(BIN)/gunicorn -c gunicorn.conf.py

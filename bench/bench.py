@@ -544,7 +544,7 @@ def stop_process(proc: subprocess.Popen, sig: int, grace: float, name: str) -> N
 class Simulator:
     def __init__(self, args: list[str], log_path: Path) -> None:
         self.log_path = log_path
-        cmd = [sys.executable, "-m", "jimeng_api.simulator", "--host", HOST]
+        cmd = [sys.executable, "-m", "simulator", "--host", HOST]
         cmd += ["--port", "0", *args]
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(

@@ -2,7 +2,8 @@
 
 APIError                          500  server_error
 ├── InvalidRequestError           400  invalid_request_error
-│   └── ContentFilteredError      400    code=content_policy_violation  (no retry)
+│   ├── ContentFilteredError      400    code=content_policy_violation  (no retry)
+│   └── ResponseTooLargeError     400    code=response_too_large        (no retry)
 ├── AuthenticationError           401  invalid_request_error, code=invalid_api_key
 │   └── SessionExpiredError       401    code=session_expired          (no retry)
 ├── PermissionDeniedError         403  code=risk_control                (no retry)
@@ -82,6 +83,14 @@ class ContentFilteredError(InvalidRequestError):
     code = "content_policy_violation"
     retryable = False
     message = "The prompt was rejected by Jimeng's content filter."
+
+
+class ResponseTooLargeError(InvalidRequestError):
+    """The answer would exceed a server-side cap (e.g. IMAGE_RESPONSE_MAX_BYTES)."""
+
+    code = "response_too_large"
+    retryable = False
+    message = "The response would be too large."
 
 
 class AuthenticationError(APIError):

@@ -38,7 +38,7 @@ def init_services(app: Flask) -> None:
     submitter = Submitter(
         jobs, accounts, client, sealer, lambda job: generations.tokens_for(job), config
     )
-    renderer = Renderer(lambda urls: fetcher.fetch_all_images(urls))
+    renderer = Renderer(lambda urls: [f.content for f in fetcher.fetch_all(urls)])
     poller = Poller(store, jobs, submitter, client, renderer, sealer, config)
     generations = Generations(
         store, jobs, accounts, submitter, poller, sealer, roster, config

@@ -61,9 +61,24 @@ def upstream_call(endpoint: str, result: str) -> None:
     UPSTREAM_CALLS.labels(endpoint, result).inc()
 
 
+#: the HTTP methods that get their own label; anything else is "other", so a
+#: client inventing methods cannot create new series (label cardinality)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def request_labels(route: str, method: str, status: int) -> tuple[str, str, str]:
+    """Normalise the labels of one request to a fixed set.
+
+    *route* is the matched URL rule (a fixed set) or ``"unmatched"``; *method* is
+    one of METHODS or ``"other"``; *status* is a 3-digit code or ``"other"``."""
+    method = method.upper() if method.upper() in METHODS else "other"
+    code = str(status) if isinstance(status, int) and 100 <= status <= 599 else "other"
+    return route or "unmatched", method, code
+
+
 def request_served(route: str, method: str, status: int) -> None:
-    """Count one HTTP request."""
-    REQUESTS.labels(route, method, str(status)).inc()
+    """Count one HTTP request (labels normalised by ``request_labels``)."""
+    REQUESTS.labels(*request_labels(route, method, status)).inc()
 
 
 def generation_failed(reason: str) -> None:

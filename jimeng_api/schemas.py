@@ -6,14 +6,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from flask import request
+from flask import current_app, has_app_context, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates
-from marshmallow.validate import Length, OneOf, Range, Regexp
+from marshmallow.validate import Length, OneOf, Range
 
 from .errors import InvalidRequestError
 from .upstream.sessions import SESSION_ID
 
 MAX_JSON_DEPTH = 64
+MAX_NAME_LENGTH = 128  # model ids, sizes, ratios
+MAX_USER_LENGTH = 256  # OpenAI's ``user``
+MAX_URL_LENGTH = 2048
 
 
 class RequestSchema(Schema):
@@ -95,37 +98,93 @@ def load_json(schema: Schema, body: dict[str, Any] | None = None) -> dict[str, A
         raise InvalidRequestError(f"Invalid '{param}': {message}", param=param) from exc
 
 
+class StrictFloat(fields.Float):
+    """A JSON number only: ``"0.5"`` (a string) and ``true`` are refused."""
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean only: ``"false"``, ``1`` and ``1.0`` are refused (``1.0 in
+    {True}`` is true in Python, so the type is checked, not set membership)."""
+
+    truthy = {True}
+    falsy = {False}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        if value is not True and value is not False:
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class Name(fields.String):
+    """A short identifier-like string (model, size, ratio…)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=Length(max=MAX_NAME_LENGTH), **kwargs)
+
+
+class PromptText(fields.String):
+    """Free text limited like the prompt, by ``MAX_PROMPT_LENGTH`` (of the app)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        limit = _setting("MAX_PROMPT_LENGTH")
+        if len(text) > limit:
+            raise ValidationError(f"Longer than maximum length {limit}.")
+        return text
+
+
+class CallbackURL(fields.String):
+    """A webhook URL: parsed strictly and checked (public address) at once."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str:
+        url = super()._deserialize(value, attr, data, **kwargs)
+        if len(url) > MAX_URL_LENGTH:
+            raise ValidationError(f"Longer than maximum length {MAX_URL_LENGTH}.")
+        from .extensions import get_fetcher  # lazily: extensions imports the API
+        from .webhooks import validate_callback_url
+
+        return validate_callback_url(url, current_app.config, get_fetcher()) or url
+
+
+def _setting(name: str) -> Any:
+    """Return a setting of the current app (or its default outside one)."""
+    if has_app_context():
+        return current_app.config[name]
+    from config import Config
+
+    return getattr(Config, name)
+
+
 class ImageGenerationSchema(RequestSchema):
     """``POST /v1/images/generations`` (OpenAI fields plus the seed's extensions)."""
 
     prompt = fields.String(required=True)
-    model = fields.String(load_default=None)
+    model = Name(load_default=None)
     n = fields.Integer(strict=True, load_default=None, validate=Range(1, 8))
-    size = fields.String(load_default=None)
+    size = Name(load_default=None)
     width = fields.Integer(strict=True, load_default=None)
     height = fields.Integer(strict=True, load_default=None)
-    ratio = fields.String(load_default=None)
-    resolution = fields.String(load_default=None)
-    negative_prompt = fields.String(load_default=None)
-    negativePrompt = fields.String(load_default=None)  # noqa: N815 (seed README)
-    sample_strength = fields.Float(
+    ratio = Name(load_default=None)
+    resolution = Name(load_default=None)
+    negative_prompt = PromptText(load_default=None)
+    negativePrompt = PromptText(load_default=None)  # noqa: N815 (seed README)
+    sample_strength = StrictFloat(
         load_default=0.5, allow_nan=False, validate=Range(0, 1)
     )
     seed = fields.Integer(strict=True, load_default=None, validate=Range(0, 2**32 - 1))
     response_format = fields.String(
         load_default="url", validate=OneOf(("url", "b64_json"))
     )
-    user = fields.String(load_default=None)
+    user = fields.String(load_default=None, validate=Length(max=MAX_USER_LENGTH))
+    callback_url = CallbackURL(load_default=None)
 
 
 image_generation_schema = ImageGenerationSchema()
-
-
-class StrictBoolean(fields.Boolean):
-    """A JSON boolean only: the string "false" is not silently true (or false)."""
-
-    truthy = {True}
-    falsy = {False}
 
 
 class MessageSchema(RequestSchema):
@@ -157,14 +216,15 @@ class StreamOptionsSchema(RequestSchema):
 class ChatCompletionSchema(RequestSchema):
     """``POST /v1/chat/completions``; ``n`` is the number of images."""
 
-    model = fields.String(load_default=None)
+    model = Name(load_default=None)
     messages = fields.List(
         fields.Nested(MessageSchema), required=True, validate=Length(min=1)
     )
     stream = StrictBoolean(load_default=False, allow_none=True)
     n = fields.Integer(strict=True, load_default=None, validate=Range(1, 8))
-    negative_prompt = fields.String(load_default=None)  # extension, as in images
-    user = fields.String(load_default=None)
+    negative_prompt = PromptText(load_default=None)  # extension, as in images
+    user = fields.String(load_default=None, validate=Length(max=MAX_USER_LENGTH))
+    callback_url = CallbackURL(load_default=None)
     stream_options = fields.Nested(
         StreamOptionsSchema, load_default=None, allow_none=True
     )
@@ -176,10 +236,13 @@ chat_completion_schema = ChatCompletionSchema()
 class TokenCheckSchema(RequestSchema):
     """``POST /token/check``: one session id (the ``sessionid`` cookie value)."""
 
-    token = fields.String(
-        required=True,
-        validate=Regexp(SESSION_ID, error="Must be a Jimeng 'sessionid' cookie value."),
-    )
+    token = fields.String(required=True)
+
+    @validates("token")
+    def _session_id(self, value: str, **_: Any) -> None:
+        # fullmatch: "X\n" must not pass (a "$" pattern accepts a trailing newline)
+        if not SESSION_ID.fullmatch(value):
+            raise ValidationError("Must be a Jimeng 'sessionid' cookie value.")
 
 
 token_check_schema = TokenCheckSchema()

@@ -1,6 +1,8 @@
-"""Offline simulator of the Jimeng web upstream (protocol doc §1–5, §10).
+"""Offline simulator of the Jimeng web upstream (jimeng-protocol.md §1–5, §10 and
+protocol-2026-12.md §2–§4). A top-level package that imports nothing from the
+product (``jimeng_api``).
 
-Usage: ``python -m jimeng_api.simulator --host 127.0.0.1 --port 8001`` or, in
+Usage: ``python -m simulator --host 127.0.0.1 --port 8001`` or, in
 process, :func:`create_simulator` / :func:`run_simulator_in_thread` /
 :func:`start_simulator_process`. Introspection lives under ``/__sim/``.
 """

@@ -1,11 +1,11 @@
-"""CLI: ``python -m jimeng_api.simulator --host 127.0.0.1 --port 8001 [knobs]``."""
+"""CLI: ``python -m simulator --host 127.0.0.1 --port 8001 [knobs]``."""
 
 import warnings
 
 from gevent import monkey
 
-# ``python -m`` imports the parent packages first (requests, hence ssl, may be
-# loaded by then). The simulator serves plain HTTP, so late ssl patching is moot.
+# ``python -m`` imports the package (``simulator/__init__``) first, so some
+# modules are loaded before patching. It serves plain HTTP: late ssl patching is moot.
 warnings.filterwarnings("ignore", category=monkey.MonkeyPatchWarning)
 monkey.patch_all()
 
@@ -20,7 +20,7 @@ from .settings import add_arguments, from_namespace  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m jimeng_api.simulator",
+        prog="python -m simulator",
         description="Offline simulator of the Jimeng web upstream (gevent server).",
     )
     parser.add_argument("--host", default="127.0.0.1")

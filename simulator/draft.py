@@ -1,4 +1,4 @@
-"""Validation of the ``aigc_draft/generate`` body (protocol §3.3, §5.1, §5.4)."""
+"""Validation of the ``aigc_draft/generate`` body (§3.3, §5.1, §5.4; 2061)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .settings import KNOWN_MODELS, SimSettings
 
 MIN_SIDE, MAX_SIDE = 64, 8192
 IMAGE_RATIOS = set(range(0, 9)) | set(range(101, 109))
+RETIRED_ERRMSG = "model no longer available"
 
 
 class DraftError(Exception):
@@ -132,6 +133,8 @@ def parse_generate(body: Any, settings: SimSettings) -> GenerateRequest:
     if not isinstance(draft, dict) or draft.get("type") != "draft":
         raise _invalid("draft_content is not a draft object")
     root_model = _obj(body, "extend", "body").get("root_model")
+    if isinstance(root_model, str) and root_model in settings.retired_models:
+        raise DraftError("2061", RETIRED_ERRMSG, f"retired model {root_model!r}")
     submit_id = body.get("submit_id")
     if submit_id is not None and not isinstance(submit_id, str):
         raise _invalid("submit_id must be a string")

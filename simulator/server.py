@@ -21,10 +21,10 @@ from .settings import SimSettings
 
 BACKLOG = 4096
 READY_PREFIX = "JIMENG_SIM_LISTENING "
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
-# -- gevent (used by ``python -m jimeng_api.simulator``) ---------------------------
+# -- gevent (used by ``python -m simulator``) ---------------------------
 def serve_gevent(
     app: SimulatorApp, host: str, port: int, access_log: bool = False
 ) -> None:
@@ -129,7 +129,7 @@ def start_simulator_process(
     env: dict[str, str] | None = None,
     stderr: Any = None,
 ) -> tuple[subprocess.Popen[str], str]:
-    """Run ``python -m jimeng_api.simulator`` on a free port; return (proc, base_url).
+    """Run ``python -m simulator`` on a free port; return (proc, base_url).
 
     Waits until the server has bound its socket. Stop it with
     :func:`stop_simulator_process` (or ``proc.terminate()``).
@@ -140,7 +140,7 @@ def start_simulator_process(
     cmd = [
         sys.executable,
         "-m",
-        "jimeng_api.simulator",
+        "simulator",
         "--host",
         host,
         "--port",

@@ -26,6 +26,21 @@ KNOWN_MODELS: dict[str, str] = {
     "dreamina_image_lib_1": "Nano Banana Pro",
 }
 
+#: Retired model keys (protocol-2026-12 §3: ret 2061 for "all old jimeng-video
+#: 1.0–3.5 models"), and the public names they went by. The two vgfm 3.0 keys
+#: that §5 lists as live (seedance-1.0-pro/-fast) are not retired.
+RETIRED_MODELS: list[str] = [
+    "dreamina_ic_generate_video_model_vgfm_3.5_pro",
+    "dreamina_ic_generate_video_model_vgfm_3.0",
+    "dreamina_ic_generate_video_model_vgfm_lite",
+    "dreamina_ic_generate_video_model_vgfm1.0",
+    "jimeng-video-3.5-pro",
+    "jimeng-video-3.0",
+    "jimeng-video-2.0",
+    "jimeng-video-2.0-pro",
+]
+SITE_ORIGIN = "https://jimeng.jianying.com"
+
 #: Endpoint groups usable in ``fault_scope`` (besides single endpoint names).
 FAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "generate": ("generate",),
@@ -48,8 +63,35 @@ def _knob(default: Any, help_text: str, **extra: Any) -> Any:
 class SimSettings:
     """Every behaviour knob; all can be changed at run time (POST /__sim/config)."""
 
-    task_seconds: float = _knob(5.0, "mean simulated task duration (s)")
-    task_jitter: float = _knob(0.3, "relative jitter of the duration (0.3 = ±30%%)")
+    task_seconds: float = _knob(
+        5.0, "task processing time (s): uniform mean, or lognormal median"
+    )
+    task_jitter: float = _knob(0.3, "uniform: relative jitter (0.3 = ±30%%)")
+    duration_model: str = _knob(
+        "uniform", "uniform|lognormal task durations", choices=("uniform", "lognormal")
+    )
+    task_sigma: float = _knob(0.5, "lognormal: sigma of ln(duration)", minimum=0)
+    time_scale: float = _knob(
+        1.0, "multiplies every simulated duration (tasks, queue, stalls)", minimum=0
+    )
+    queue_seconds: float = _knob(
+        0.0, "mean queue wait before processing (exponential; 0 = none)", minimum=0
+    )
+    stall_rate: float = _knob(
+        0.0, "rate of tasks stuck in 45 with k < n images", rate=True
+    )
+    stall_seconds: float | None = _knob(
+        None, "how long a stall lasts (s; default: forever)", minimum=0
+    )
+    partial_fail_rate: float = _knob(
+        0.0, "rate of tasks ending in 30 after k < n images", rate=True
+    )
+    partial_fail_codes: list[str] = _knob(
+        ["1017", "2038"], "fail_code of a partial failure (random pick; comma list)"
+    )
+    final_without_items_rate: float = _knob(
+        0.0, "rate of tasks whose first final (50) poll lacks item_list", rate=True
+    )
     strict: bool = _knob(True, "check Sign, Device-Time, query params and headers")
     device_time_skew: float = _knob(300.0, "allowed |Device-Time - now| (s)")
     min_appvr: str | None = _knob(None, "Appvr below this → ret 3018")
@@ -67,10 +109,23 @@ class SimSettings:
     default_gen_count: int = _knob(4, "images when the draft has no gen_count")
     max_gen_count: int = _knob(8, "largest accepted gen_count")
     max_running_per_session: int = _knob(
-        0, "running tasks per session before ret 1010 (0 = unlimited)"
+        0, "unfinished tasks per session before the limit answer (0 = unlimited)"
+    )
+    parallel_limit_ret: str = _knob(
+        "1310",
+        "answer at the limit: 1310 (2026) or 1010 (old)",
+        choices=("1310", "1010"),
+    )
+    retired_models: list[str] = _knob(
+        RETIRED_MODELS, "model keys/names refused with ret 2061 (comma list)"
+    )
+    site_origin: str = _knob(
+        SITE_ORIGIN, "strict: the Origin/Referer every request must carry if any"
     )
     image_url_ttl: float = _knob(3600.0, "image URL expiry (x-expires) in seconds")
-    image_size: int = _knob(64, "side of the generated PNGs in pixels")
+    image_size: int = _knob(
+        256, "long side of the served PNGs (px; the draft's aspect ratio)", minimum=16
+    )
     public_base_url: str | None = _knob(
         None, "base URL put in image URLs (default: the request's host)"
     )
@@ -149,8 +204,14 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
         result = {"float": float, "int": int, "str": str}[kind](value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{f.name}: {exc}") from None
-    if f.name.startswith("fault_") and kind == "float" and not 0 <= result <= 1:
+    is_rate = f.name.startswith("fault_") or f.metadata.get("rate")
+    if is_rate and kind == "float" and not 0 <= result <= 1:
         raise ValueError(f"{f.name} must be within 0..1")
+    if "minimum" in f.metadata and result < f.metadata["minimum"]:
+        raise ValueError(f"{f.name} must be >= {f.metadata['minimum']}")
+    choices = f.metadata.get("choices")
+    if choices and result not in choices:
+        raise ValueError(f"{f.name} must be one of {', '.join(choices)}")
     return result
 
 

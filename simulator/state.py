@@ -10,10 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .settings import SimSettings
+from .timeline import QUEUE_SLOT_SECONDS, Task
 
-#: Fractions of a task's duration: queued (status 20) then "thinking" (42).
-QUEUED_FRACTION = 0.25
-THINKING_FRACTION = 0.15
 MAX_TASKS = 100_000
 MAX_EVENTS = 1_000
 
@@ -34,58 +32,6 @@ class SimClock:
     def set(self, unix_time: float) -> float:
         self.offset = unix_time - time.time()
         return self.now()
-
-
-@dataclass
-class Task:
-    history_id: str
-    submit_id: str
-    session: str
-    model: str
-    prompt: str
-    width: int
-    height: int
-    gen_count: int
-    created: float
-    duration: float
-    blocked: bool
-    item_ids: list[str] = field(default_factory=list)
-    image_keys: list[str] = field(default_factory=list)
-
-    @property
-    def finished_at(self) -> float:
-        if self.blocked:
-            return self.created + self.duration * QUEUED_FRACTION
-        return self.created + self.duration
-
-    def progress(self, now: float) -> tuple[int, int]:
-        """Return (status, finished image count) at *now*."""
-        elapsed = now - self.created
-        if now >= self.finished_at:
-            return (30, 0) if self.blocked else (50, self.gen_count)
-        if elapsed < self.duration * QUEUED_FRACTION:
-            return 20, 0
-        start = self.duration * (QUEUED_FRACTION + THINKING_FRACTION)
-        if elapsed < start:
-            return 42, 0
-        fraction = (elapsed - start) / max(self.duration - start, 1e-9)
-        return 45, min(self.gen_count - 1, int(fraction * self.gen_count))
-
-    def summary(self, now: float) -> dict[str, Any]:
-        status, done = self.progress(now)
-        return {
-            "submit_id": self.submit_id,
-            "session": self.session,
-            "model": self.model,
-            "prompt": self.prompt,
-            "gen_count": self.gen_count,
-            "blocked": self.blocked,
-            "planned_seconds": round(self.finished_at - self.created, 6),
-            "created": self.created,
-            "finished": self.finished_at,
-            "status": status,
-            "finished_image_count": done,
-        }
 
 
 @dataclass
@@ -145,6 +91,7 @@ class SimState:
             self.faults: Counter[str] = Counter()
             self.submissions = 0
             self.polls = 0
+            self.history_calls_by_session: Counter[str] = Counter()
             self.duplicate_submit_ids = 0
             self.violations: deque[dict[str, Any]] = deque(maxlen=MAX_EVENTS)
             self.rejections: deque[dict[str, Any]] = deque(maxlen=MAX_EVENTS)
@@ -169,10 +116,48 @@ class SimState:
             return "".join(self.rng.choice("0123456789abcdef") for _ in range(length))
 
     def planned_duration(self) -> float:
+        """Processing time of a new task (scaled by ``time_scale``)."""
         s = self.settings
         with self.lock:
-            factor = 1 + self.rng.uniform(-s.task_jitter, s.task_jitter)
-        return max(0.0, s.task_seconds * factor)
+            if s.duration_model == "lognormal":
+                factor = self.rng.lognormvariate(0.0, s.task_sigma)
+            else:
+                factor = 1 + self.rng.uniform(-s.task_jitter, s.task_jitter)
+        return max(0.0, s.task_seconds * factor) * s.time_scale
+
+    def planned_queue(self) -> tuple[float, int, int]:
+        """(scaled wait, queue_idx at submission, queue_length) of a new task.
+
+        The wait is exponential with mean ``queue_seconds``; the position is the
+        unscaled wait over QUEUE_SLOT_SECONDS, so it looks real at any scale.
+        """
+        s = self.settings
+        if s.queue_seconds <= 0:
+            return 0.0, 0, 0
+        with self.lock:
+            wait = self.rng.expovariate(1 / s.queue_seconds)
+            position = max(1, round(wait / QUEUE_SLOT_SECONDS))
+            length = position + self.rng.randrange(position + 1)
+        return wait * s.time_scale, position, length
+
+    def planned_fate(
+        self, gen_count: int, blocked: bool
+    ) -> tuple[str, int, float | None, str]:
+        """(fate, images before it, stall shift, fail_code) of a new task."""
+        s = self.settings
+        if blocked:
+            return "blocked", 0, None, "2038"
+        with self.lock:
+            if gen_count >= 2 and self.chance(s.partial_fail_rate):
+                codes = s.partial_fail_codes or ["1017"]
+                stop = self.rng.randint(1, gen_count - 1)
+                return "partial_fail", stop, None, self.rng.choice(codes)
+            if self.chance(s.stall_rate):
+                stop = self.rng.randint(1, gen_count - 1) if gen_count >= 2 else 0
+                shift = s.stall_seconds
+                scaled = None if shift is None else shift * s.time_scale
+                return "stall", stop, scaled, ""
+        return "ok", 0, None, ""
 
     # -- events -------------------------------------------------------------
     def count_call(self, endpoint: str) -> None:
@@ -254,17 +239,34 @@ class SimState:
                 key = self.submit_index.get(key, "")
             return self.tasks.get(key)
 
+    def observe_poll(self, task: Task, now: float, final: bool, items: bool) -> None:
+        """Note one history call that returned *task* (for latency stats)."""
+        with self.lock:
+            task.polls += 1
+            task.last_polled_at = now
+            if task.first_polled_at is None:
+                task.first_polled_at = now
+            if final and task.final_seen_at is None:
+                task.final_seen_at = now
+            if final and items and task.delivered_at is None:
+                task.delivered_at = now
+
     # -- introspection ------------------------------------------------------
     def stats(self, include_tasks: bool = True) -> dict[str, Any]:
         now = self.clock.now()
         with self.lock:
             tasks = {hid: t.summary(now) for hid, t in self.tasks.items()}
-            durations = [t["planned_seconds"] for t in tasks.values()]
+            durations = [
+                t["planned_seconds"]
+                for t in tasks.values()
+                if t["planned_seconds"] is not None
+            ]
             result = {
                 "now": now,
                 "calls": dict(self.calls),
                 "submissions": self.submissions,
                 "polls": self.polls,
+                "history_calls_by_session": dict(self.history_calls_by_session),
                 "duplicate_submit_ids": self.duplicate_submit_ids,
                 "faults": dict(self.faults),
                 "credits": {

@@ -1,17 +1,72 @@
 from __future__ import annotations
 
+import json
 import re
+import threading
+import time
 
 import pytest
 import responses
 
 from config import TestingConfig
-from jimeng_api import create_app
+
+#: settings every unit-test app gets on top of TestingConfig: no key file is
+#: written (STORE_SECRET), and the first poll comes 40 ms after acceptance
+FAST = {
+    "STORE_SECRET": "unit-test-store-secret",
+    "POLL_EXPECTED_SECONDS": 0.1,
+}
+POLLER_TICK = 0.01  # the poller loop's pause (0.2 s in production)
+_PARKED = threading.Event()  # never set: a parked poller waits on it forever
+
+
+def park(app) -> None:
+    """Stop *app*'s background poller: its loop waits forever from its next
+    step on (the thread is a daemon); wait for the work it started."""
+    services = app.extensions.get("jimeng")
+    if not services:
+        return
+    poller = services["poller"]
+    poller.step = lambda now: _PARKED.wait()
+    deadline = time.monotonic() + 3
+    while poller.busy and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+class AppFactory:
+    """``make_app(**overrides)``: a unit-test app; every app made is parked at
+    the end of the test (before the ``responses`` mock goes away)."""
+
+    def __init__(self, tmp_path) -> None:
+        self.tmp_path = tmp_path
+        self.apps: list = []
+
+    def __call__(self, **overrides):
+        from jimeng_api import create_app  # lazily: tests/simulator never imports it
+
+        settings = {**FAST, "DATA_DIR": str(self.tmp_path / "data"), **overrides}
+        app = create_app(TestingConfig, overrides=settings)
+        self.apps.append(app)
+        return app
+
+    def park_all(self) -> None:
+        for app in self.apps:
+            park(app)
 
 
 @pytest.fixture
-def app():
-    return create_app(TestingConfig)
+def make_app(tmp_path, monkeypatch):
+    import jimeng_api.poller
+
+    monkeypatch.setattr(jimeng_api.poller, "TICK", POLLER_TICK)
+    factory = AppFactory(tmp_path)
+    yield factory
+    factory.park_all()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture
@@ -19,6 +74,60 @@ def client(app):
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = "Bearer test-session-1"
     return client
+
+
+def services(app) -> dict:
+    """The app's service objects (store, jobs, accounts, poller...)."""
+    return app.extensions["jimeng"]
+
+
+def submitter_of(app):
+    return services(app)["generations"].submitter
+
+
+def raw_record(status=50, urls=(), fail_code="", **fields) -> dict:
+    """A history record as Jimeng sends it; ``item_list=None`` leaves it out."""
+    items = [{"image": {"large_images": [{"image_url": u}]}} for u in urls]
+    record = {"status": status, "fail_code": fail_code, "item_list": items}
+    record.update(fields)
+    if record["item_list"] is None:
+        del record["item_list"]
+    return record
+
+
+class History:
+    """A scripted ``get_history_by_ids``: per record, the states it goes
+    through (the last one repeats), whatever ids one call asks for together;
+    lookups by ``submit_id`` find what ``found`` maps them to."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, list[dict]] = {}
+        self.found: dict[str, str] = {}  # submit_id (or "*") -> history id
+        self.lookups: list[list[str]] = []  # the submit_ids of each lookup
+        self.polls: list[list[str]] = []  # the history_ids of each poll
+        self.lock = threading.Lock()
+
+    def add(self, history_id: str, *states: dict) -> None:
+        self.states[history_id] = list(states)
+
+    def __call__(self, request):
+        body = json.loads(request.body)
+        with self.lock:
+            if "submit_ids" in body:
+                self.lookups.append(body["submit_ids"])
+                data = {}
+                for submit_id in body["submit_ids"]:
+                    found = self.found.get(submit_id) or self.found.get("*")
+                    if found:
+                        data[submit_id] = {"history_record_id": found}
+            else:
+                self.polls.append(body["history_ids"])
+                data = {}
+                for history_id in body["history_ids"]:
+                    queue = self.states.get(history_id)
+                    if queue:
+                        data[history_id] = queue.pop(0) if len(queue) > 1 else queue[0]
+        return 200, {}, json.dumps({"ret": "0", "errmsg": "success", "data": data})
 
 
 class FakeUpstream:
@@ -33,6 +142,7 @@ class FakeUpstream:
     def __init__(self, mock, base_url: str) -> None:
         self.mock = mock
         self.base_url = base_url
+        self._history: History | None = None
 
     def url(self, path: str):
         return re.compile(re.escape(self.base_url + path) + r"(\?.*)?$")
@@ -50,25 +160,49 @@ class FakeUpstream:
         )
 
     def record(self, history_id="h1", status=50, urls=(), fail_code="", **fields):
-        items = [{"image": {"large_images": [{"image_url": u}]}} for u in urls]
-        record = {"status": status, "fail_code": fail_code, "item_list": items}
-        return self.reply(self.HISTORY, {history_id: {**record, **fields}})
+        record = raw_record(status, urls, fail_code, **fields)
+        return self.reply(self.HISTORY, {history_id: record})
 
     def generation(self, history_id="h1", urls=("https://p9.byteimg.com/a.png",)):
         self.submitted(history_id)
         self.record(history_id, 20)
         return self.record(history_id, 50, urls)
 
+    def history(self) -> History:
+        """Answer every history call from a script (batched polls, lookups);
+        use it instead of ``record()`` in a test."""
+        if self._history is None:
+            self._history = History()
+            self.mock.add_callback(
+                responses.POST, self.url(self.HISTORY), callback=self._history
+            )
+        return self._history
+
     def calls(self, path):
         return [
             c for c in self.mock.calls if c.request.url.split("?")[0].endswith(path)
         ]
 
+    def bodies(self, path) -> list[dict]:
+        return [json.loads(c.request.body) for c in self.calls(path)]
+
 
 @pytest.fixture
-def upstream(app):
+def upstream(app, make_app):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield FakeUpstream(mock, app.config["JIMENG_BASE_URL"])
+        make_app.park_all()  # no poll may outlive the mock
+
+
+def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01):
+    """Return the first truthy value of *predicate()*, or fail after *timeout*."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"not true within {timeout} s: {predicate}")
 
 
 @pytest.fixture(scope="session")

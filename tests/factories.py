@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from jimeng_api.drafts import Draft
+from jimeng_api.upstream import Draft
 
 DRAFT = Draft(
     model_key="high_aes_general_v30l:general_v3.0_18b",

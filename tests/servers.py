@@ -91,12 +91,12 @@ class Simulator:
     """A simulator subprocess (the real gevent CLI) and its introspection API."""
 
     def __init__(self, args: tuple[str, ...] = ()) -> None:
-        from jimeng_api.simulator import start_simulator_process
+        from simulator import start_simulator_process
 
         self.proc, self.base_url = start_simulator_process(args)
 
     def stop(self) -> None:
-        from jimeng_api.simulator import stop_simulator_process
+        from simulator import stop_simulator_process
 
         stop_simulator_process(self.proc)
 

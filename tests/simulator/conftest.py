@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from jimeng_api.simulator import RunningSimulator, SimSettings, run_simulator_in_thread
-from jimeng_api.simulator.testing import SimClient
+from simulator import RunningSimulator, SimSettings, run_simulator_in_thread
+from simulator.testing import SimClient
 
 FAST = {"task_seconds": 0.5, "task_jitter": 0.2, "seed": 7}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jimeng_api.simulator.testing import SimClient
+from simulator.testing import SimClient
 
 CREDIT = "/commerce/v1/benefits/user_credit"
 RECEIVE = "/commerce/v1/benefits/credit_receive"
@@ -167,8 +167,10 @@ def test_passport_live_and_invalid(client) -> None:
     assert dead["data"]["description"]
 
 
-def test_concurrency_limit_1010(client) -> None:
-    client.configure(max_running_per_session=2, task_seconds=100)
+def test_concurrency_limit_1010(client) -> None:  # the pre-2026 answer, by knob
+    client.configure(
+        max_running_per_session=2, task_seconds=100, parallel_limit_ret="1010"
+    )
     client.submit()
     client.submit()
     body = client.generate()

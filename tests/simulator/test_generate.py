@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from jimeng_api.simulator import KNOWN_MODELS
-from jimeng_api.simulator.testing import V30, V50, draft_v1, draft_v2, generate_body
+from simulator import KNOWN_MODELS
+from simulator.testing import V30, V50, draft_v1, draft_v2, generate_body
 
 GENERATE = "/mweb/v1/aigc_draft/generate"
 

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from jimeng_api.simulator import start_simulator_process, stop_simulator_process
-from jimeng_api.simulator.testing import SimClient
+from simulator import start_simulator_process, stop_simulator_process
+from simulator.testing import SimClient
 
 pytestmark = pytest.mark.server
 CONCURRENT = 300
@@ -30,6 +30,12 @@ def cli_sim() -> Iterator[str]:
             "nope,never",
             "--initial-credits",
             "500",
+            "--stall-seconds",
+            "30",
+            "--parallel-limit-ret",
+            "1010",
+            "--time-scale",
+            "1",
         ]
     )
     try:
@@ -50,6 +56,8 @@ def test_cli_flags_applied(cli_client) -> None:
     assert config["task_seconds"] == 0.5 and config["seed"] == 5
     assert config["blocked_words"] == ["nope", "never"]
     assert config["initial_credits"] == 500 and config["strict"] is True
+    assert config["stall_seconds"] == 30 and config["parallel_limit_ret"] == "1010"
+    assert config["time_scale"] == 1 and config["image_size"] == 256
 
 
 def test_hundreds_of_simultaneous_polls(cli_client) -> None:

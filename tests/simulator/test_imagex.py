@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from jimeng_api.simulator import imagex
-from jimeng_api.simulator.png import image_png
-from jimeng_api.simulator.testing import draft_v2, generate_body
+from simulator import imagex
+from simulator.png import image_png
+from simulator.testing import draft_v2, generate_body
 
 AK, SK, TOKEN = "AKTPEXAMPLEKEYID", "EXAMPLESECRETKEY/+=", "STS2EXAMPLESESSIONTOKEN"
 APPLY_Q = (

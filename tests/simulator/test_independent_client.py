@@ -81,7 +81,7 @@ def _request(base: str, sid: str, path: str, body: dict | None) -> dict:
 
 
 def _uid() -> str:
-    return str(uuid.uuid1())
+    return str(uuid.uuid4())
 
 
 def _draft(prompt: str, gen_count: int) -> dict:
@@ -144,7 +144,7 @@ def _draft(prompt: str, gen_count: int) -> dict:
     }
 
 
-def generate_images(base: str, sid: str, prompt: str, deadline: float = 30) -> list:
+def _submit(base: str, sid: str, prompt: str) -> str:
     submit_id = _uid()
     body = {
         "extend": {"root_model": MODEL},
@@ -157,7 +157,11 @@ def generate_images(base: str, sid: str, prompt: str, deadline: float = 30) -> l
     }
     result = _request(base, sid, "/mweb/v1/aigc_draft/generate", body)
     assert result["ret"] == "0", result
-    history_id = result["data"]["aigc_data"]["history_record_id"]
+    return result["data"]["aigc_data"]["history_record_id"]
+
+
+def generate_images(base: str, sid: str, prompt: str, deadline: float = 30) -> list:
+    history_id = _submit(base, sid, prompt)
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         time.sleep(0.1)
@@ -190,3 +194,55 @@ def test_independent_client_gets_four_images(client) -> None:
     stats = client.stats()
     assert stats["violations"] == [] and stats["submissions"] == 1
     assert stats["credits"]["my-session-123"]["total"] == 99
+
+
+def test_realistic_timeline_with_one_batch_poll_per_account_per_tick(client) -> None:
+    # Queue phase, lognormal durations (median 30 s), all 100× faster.
+    client.configure(
+        duration_model="lognormal",
+        task_seconds=30,
+        queue_seconds=60,
+        time_scale=0.01,
+        seed=21,
+    )
+    base = client.base_url
+    accounts = {
+        sid: [_submit(base, sid, f"{sid} cat {i}") for i in range(2)]
+        for sid in ("acct-a", "acct-b")
+    }
+    seen: dict[str, list[tuple[int, int, bool]]] = {}
+    ticks = 0
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        ticks += 1
+        done = True
+        for sid, ids in accounts.items():  # the browser polls its whole list
+            polled = _request(
+                base, sid, "/mweb/v1/get_history_by_ids", {"history_ids": ids}
+            )
+            assert polled["ret"] == "0" and set(polled["data"]) == set(ids)
+            for hid, record in polled["data"].items():
+                status = int(record["status"])
+                queued = "queue_info" in record
+                seen.setdefault(hid, []).append(
+                    (status, len(record.get("item_list", [])), queued)
+                )
+                done = done and status == 50
+        if done:
+            break
+        time.sleep(0.02)
+    stats = client.stats()
+    for hid, timeline in seen.items():
+        statuses = [s for s, _, _ in timeline]
+        counts = [c for _, c, _ in timeline]
+        assert statuses[-1] == 50 and counts[-1] == 4, (hid, timeline)
+        assert counts == sorted(counts)
+        queued = [q for _, _, q in timeline]
+        assert queued == sorted(queued, reverse=True)  # queue_info, then not
+        assert all(s == 20 for s, _, q in timeline if q)
+        task = stats["tasks"][hid]
+        assert task["polls"] == ticks  # every id in every batch call
+        assert task["added_latency"] is not None and task["added_latency"] >= 0
+    assert any(q for timeline in seen.values() for _, _, q in timeline)
+    assert stats["history_calls_by_session"] == {"acct-a": ticks, "acct-b": ticks}
+    assert stats["violations"] == [] and stats["submissions"] == 4

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
 
-from jimeng_api.simulator import SimSettings, create_simulator, run_simulator_in_thread
-from jimeng_api.simulator.settings import add_arguments, from_namespace
-from jimeng_api.simulator.testing import SimClient
+from simulator import SimSettings, create_simulator, run_simulator_in_thread
+from simulator.settings import add_arguments, from_namespace
+from simulator.testing import SimClient
 
 
 def test_stats_shape_and_reset(client) -> None:
@@ -140,3 +144,99 @@ def test_in_process_helpers() -> None:
         assert running.settings.task_seconds == 0.1
     with pytest.raises(requests.ConnectionError):
         requests.get(running.base_url + "/__sim/health", timeout=2)
+
+
+def test_new_knobs_from_cli_flags() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    flags = {
+        "--time-scale": "0.01",
+        "--duration-model": "lognormal",
+        "--task-sigma": "0.7",
+        "--queue-seconds": "120",
+        "--stall-rate": "0.1",
+        "--stall-seconds": "30",
+        "--partial-fail-rate": "0.05",
+        "--partial-fail-codes": "1017",
+        "--final-without-items-rate": "0.2",
+        "--parallel-limit-ret": "1010",
+        "--retired-models": "a,b",
+        "--site-origin": "https://relay.example",
+        "--image-size": "128",
+    }
+    settings = from_namespace(
+        parser.parse_args([x for kv in flags.items() for x in kv])
+    )
+    assert settings.time_scale == 0.01 and settings.duration_model == "lognormal"
+    assert settings.task_sigma == 0.7 and settings.queue_seconds == 120
+    assert (settings.stall_rate, settings.stall_seconds) == (0.1, 30)
+    assert settings.partial_fail_rate == 0.05
+    assert settings.partial_fail_codes == ["1017"]
+    assert settings.final_without_items_rate == 0.2
+    assert settings.parallel_limit_ret == "1010"
+    assert settings.retired_models == ["a", "b"]
+    assert settings.site_origin == "https://relay.example"
+    assert settings.image_size == 128
+
+
+def test_new_knob_defaults_keep_the_old_behaviour() -> None:
+    s = SimSettings()
+    assert (s.time_scale, s.duration_model, s.queue_seconds) == (1.0, "uniform", 0)
+    assert (s.stall_rate, s.partial_fail_rate, s.final_without_items_rate) == (0,) * 3
+    assert s.stall_seconds is None and s.task_sigma == 0.5
+    assert s.max_running_per_session == 0 and s.parallel_limit_ret == "1310"
+    assert s.site_origin == "https://jimeng.jianying.com"
+    assert "dreamina_ic_generate_video_model_vgfm_3.5_pro" in s.retired_models
+    assert s.image_size == 256
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"duration_model": "gaussian"},
+        {"time_scale": -1},
+        {"task_sigma": -0.1},
+        {"queue_seconds": -5},
+        {"stall_rate": 1.5},
+        {"partial_fail_rate": -0.1},
+        {"final_without_items_rate": 2},
+        {"parallel_limit_ret": "429"},
+        {"stall_seconds": -1},
+        {"image_size": 4},
+    ],
+)
+def test_new_knobs_validated(client, bad) -> None:
+    response = client.http.post(client.base_url + "/__sim/config", json=bad, timeout=5)
+    assert response.status_code == 400
+    with pytest.raises(ValueError):
+        SimSettings().update(bad)
+
+
+def test_config_endpoint_changes_new_knobs(client) -> None:
+    config = client.configure(
+        time_scale=0.5, stall_seconds=None, parallel_limit_ret=1010
+    )
+    assert config["time_scale"] == 0.5 and config["stall_seconds"] is None
+    assert config["parallel_limit_ret"] == "1010"
+
+
+def test_stats_have_history_calls_by_session(client) -> None:
+    client.history(["1"])
+    assert client.stats()["history_calls_by_session"] == {"sim-session-1": 1}
+
+
+def test_simulator_imports_nothing_from_the_product() -> None:
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        "import sys, simulator, simulator.testing, simulator.__main__ as m; "
+        "bad = [n for n in sys.modules if n.split('.')[0] == 'jimeng_api']; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)
+    for path in (root / "simulator").glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                assert not (node.module or "").startswith("jimeng_api"), path
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("jimeng_api") for a in node.names)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from jimeng_api.simulator import compute_sign
+from simulator import compute_sign
 
 CREDIT = "/commerce/v1/benefits/user_credit"
 GENERATE = "/mweb/v1/aigc_draft/generate"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from jimeng_api.simulator.testing import SimClient
+from simulator.testing import SimClient
 
 
 def _record(client: SimClient, hid: str) -> dict:

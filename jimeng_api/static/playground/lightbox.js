@@ -83,7 +83,8 @@ export function initLightbox() {
   $("lightbox-copy").addEventListener("click", copyUrl);
   $("lightbox-close").addEventListener("click", () => dialog.close());
   dialog.addEventListener("click", (event) => event.target === dialog && dialog.close()); // the backdrop
-  dialog.addEventListener("keydown", (event) => {
+  document.addEventListener("keydown", (event) => {
+    if (!dialog.open) return; // focus may sit on <body> once "next" is disabled
     if (event.key === "ArrowLeft") step(-1);
     if (event.key === "ArrowRight") step(1);
   });

@@ -1,0 +1,540 @@
+"""SafeFetcher: the one way this server fetches a URL it did not build itself.
+
+CDN images and videos Jimeng returns, reference images users send, webhooks: each
+goes through the same steps (see ``urlcheck`` for the parsing and address rules):
+
+1. parse the URL strictly and, where the purpose needs one, check the host
+   against ``IMAGE_FETCH_ALLOWED_HOSTS`` (plus the host of ``JIMENG_BASE_URL``);
+2. resolve the name **once** and connect to exactly the address that was checked
+   (the Host header and TLS SNI/certificate check use the original name), so a
+   DNS answer cannot change between the check and the connection;
+3. no redirects for POST; for GET at most ``MAX_REDIRECTS``, each hop checked anew;
+4. one **total** deadline for DNS + connect + headers + body (a gevent.Timeout
+   under gevent; otherwise a watchdog that shuts the socket down);
+5. a size cap enforced while reading (and a cap on all images of one response);
+6. the Content-Type must match ``accept``, and an image must start like one.
+
+Errors are OpenAI-shaped: ``UpstreamError`` subclasses for URLs Jimeng gave us,
+``InvalidRequestError`` (with ``param``) for URLs a user gave us. Messages name
+only ``scheme://host[:port]``, never a path, a query or credentials.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import gevent
+import gevent.pool
+
+from .errors import (
+    APIError,
+    InvalidRequestError,
+    ResponseTooLargeError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
+from .urlcheck import PrivateAllowlist, Target, URLRejected, host_matches, parse_url
+from .urlcheck import normalise_entries as _normalise_entries
+
+CHUNK = 65536
+MAX_REDIRECTS = 3
+POST_RESPONSE_CAP = 64 * 1024
+USER_AGENT = "jimeng-api/1.0"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched body."""
+
+    content: bytes
+    content_type: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """What a URL is for: whether its host must be allowlisted, who supplied it."""
+
+    allowlisted: bool
+    user_supplied: bool
+    noun: str
+
+
+PURPOSES = {
+    "image": Purpose(allowlisted=True, user_supplied=False, noun="an image"),
+    "video": Purpose(allowlisted=True, user_supplied=False, noun="a video"),
+    "reference": Purpose(allowlisted=False, user_supplied=True, noun="an image"),
+    "webhook": Purpose(allowlisted=False, user_supplied=True, noun="a webhook"),
+}
+
+
+class FetchFailed(Exception):
+    """Why a fetch failed: ``kind`` picks the API error, ``message`` is safe."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # refused | failed | timeout | too_large | not_image
+        self.message = message
+
+
+class DeadlineExceeded(Exception):
+    """The total deadline of one fetch passed."""
+
+
+# --- what the bytes are ----------------------------------------------------------
+
+
+def sniff_image(data: bytes) -> str | None:
+    """Return the image format *data* starts with (png, jpeg, gif, webp, avif,
+    heic), or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        if brand in (b"avif", b"avis"):
+            return "avif"
+        if brand in (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1"):
+            return "heic"
+    return None
+
+
+# --- the total deadline ------------------------------------------------------------
+
+
+def gevent_active() -> bool:
+    """Whether sockets are gevent's (inside gunicorn's gevent workers)."""
+    from gevent import monkey
+
+    return monkey.is_module_patched("socket")
+
+
+class Deadline:
+    """A total deadline: ``remaining()`` for socket timeouts, and a watchdog that
+    interrupts a blocked read (gevent.Timeout, or shutting the sockets down)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        left = self.end - time.monotonic()
+        if left <= 0:
+            self.expired = True
+            raise DeadlineExceeded()
+        return left
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+        if self.expired:
+            self._expire()
+
+    def _expire(self) -> None:
+        self.expired = True
+        with self._lock:
+            sockets = list(self._sockets)
+        for sock in sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    @contextmanager
+    def running(self) -> Iterator[Deadline]:
+        if gevent_active():
+            with gevent.Timeout(self.seconds, DeadlineExceeded):
+                yield self
+            return
+        timer = threading.Timer(self.seconds, self._expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield self
+        finally:
+            timer.cancel()
+
+
+class Budget:
+    """Bytes left for all the bodies of one response (``fetch_all``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> None:
+        with self._lock:
+            self.used += size
+            over = self.used > self.limit
+        if over:
+            raise ResponseTooLargeError(
+                f"The images of this response are larger than {self.limit} bytes "
+                "in total (IMAGE_RESPONSE_MAX_BYTES); use response_format 'url' or "
+                "ask for fewer images.",
+                param="response_format",
+            )
+
+
+class SafeFetcher:
+    """See the module docstring; one instance per app (it is stateless)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        base_host = urlsplit(config["JIMENG_BASE_URL"]).hostname or ""
+        self.allowed_hosts = _normalise_entries(
+            [*config["IMAGE_FETCH_ALLOWED_HOSTS"], base_host]
+        )
+        self.private = PrivateAllowlist(config.get("FETCH_ALLOW_PRIVATE_HOSTS", ()))
+        self.trusted_private = PrivateAllowlist([base_host])  # the operator's origin
+        self.timeout = float(config["IMAGE_FETCH_TIMEOUT"])
+        self.max_bytes = int(config["IMAGE_FETCH_MAX_BYTES"])
+        self.response_max_bytes = int(config.get("IMAGE_RESPONSE_MAX_BYTES", 2**26))
+        self.tls = _tls_context()
+
+    # --- public API ---
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        purpose: str = "image",
+        max_bytes: int | None = None,
+        accept: Sequence[str] = ("image/",),
+        param: str | None = None,
+        budget: Budget | None = None,
+    ) -> Fetched:
+        """GET *url* safely; see the module docstring. *param* names the request
+        field of a user-supplied URL in errors."""
+        kind = PURPOSES[purpose]
+        limit = max_bytes or self.max_bytes
+        try:
+            deadline = Deadline(self.timeout)
+            with deadline.running():
+                fetched = self._get(url, kind, limit, accept, deadline, budget)
+        except FetchFailed as failure:
+            raise self._error(failure, kind, param) from None
+        except DeadlineExceeded:
+            failure = FetchFailed("timeout", f"took longer than {self.timeout:g} s")
+            raise self._error(failure, kind, param) from None
+        if accept and any(a.startswith("image/") for a in accept):
+            if not sniff_image(fetched.content):
+                failure = FetchFailed("not_image", "the body is not an image")
+                raise self._error(failure, kind, param)
+        return fetched
+
+    def fetch_all(
+        self,
+        urls: Sequence[str],
+        *,
+        total_max_bytes: int | None = None,
+        purpose: str = "image",
+        concurrency: int = 8,
+    ) -> list[Fetched]:
+        """Fetch *urls* concurrently, in order, within one total size budget."""
+        budget = Budget(total_max_bytes or self.response_max_bytes)
+        pool = gevent.pool.Pool(max(1, min(concurrency, len(urls))))
+        jobs = [pool.spawn(self.fetch, u, purpose=purpose, budget=budget) for u in urls]
+        try:
+            for job in jobs:
+                job.join()
+                if not job.successful():
+                    error = job.exception
+                    raise error if isinstance(error, APIError) else APIError()
+            return [job.value for job in jobs]
+        finally:
+            pool.kill(block=False)
+
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        purpose: str = "webhook",
+        timeout: float | None = None,
+        allow_private: bool = False,
+    ) -> int:
+        """POST *body* to *url* (no redirects) and return the HTTP status; the
+        answer is read up to 64 KiB and dropped."""
+        kind = PURPOSES[purpose]
+        deadline = Deadline(timeout or self.timeout)
+        try:
+            with deadline.running():
+                target = self.check(url, kind, allow_private=allow_private)
+                status, _ = self._exchange(
+                    "POST", target, deadline, body=body, headers=dict(headers)
+                )
+        except FetchFailed as failure:
+            raise self._error(failure, kind, None) from None
+        except DeadlineExceeded:
+            failure = FetchFailed("timeout", f"took longer than {deadline.seconds:g} s")
+            raise self._error(failure, kind, None) from None
+        return status
+
+    def validate(
+        self, url: str, *, purpose: str, param: str, allow_private: bool = False
+    ) -> str:
+        """Check a user-supplied URL now (parse, allowlist, resolve, address) and
+        return its normalised form; raise ``InvalidRequestError`` naming *param*."""
+        kind = PURPOSES[purpose]
+        try:
+            with Deadline(self.timeout).running():
+                return self.check(url, kind, allow_private=allow_private).url
+        except FetchFailed as failure:
+            raise self._error(failure, kind, param) from None
+        except DeadlineExceeded:
+            failure = FetchFailed("timeout", "its host name did not resolve in time")
+            raise self._error(failure, kind, param) from None
+
+    # --- steps ---
+
+    def check(
+        self, url: str, kind: Purpose, *, allow_private: bool = False
+    ) -> _Resolved:
+        """Parse *url* and check its host and addresses; return the target with
+        ``resolved`` (the address to connect to) set."""
+        try:
+            target = parse_url(url)
+        except URLRejected as exc:
+            raise FetchFailed("refused", f"the URL is not accepted: {exc}") from None
+        if kind.allowlisted and not host_matches(target.host, self.allowed_hosts):
+            raise FetchFailed(
+                "host_not_allowed",
+                f"the host of {target.origin} is not in IMAGE_FETCH_ALLOWED_HOSTS",
+            )
+        address = self._resolve(target, kind, allow_private)
+        return _Resolved(target.scheme, target.host, target.port, target.path, address)
+
+    def _resolve(self, target: Target, kind: Purpose, allow_private: bool) -> str:
+        """Resolve once; return the first address the policy allows."""
+        try:
+            infos = socket.getaddrinfo(
+                target.host, target.port, type=socket.SOCK_STREAM
+            )
+        except (OSError, UnicodeError):
+            raise FetchFailed("failed", f"{target.origin} does not resolve") from None
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+            if allow_private or self.private.allows(target.host, address):
+                return str(address)
+            if kind.allowlisted and self.trusted_private.allows(target.host, address):
+                return str(address)
+        raise FetchFailed(
+            "refused",
+            f"{target.origin} resolves to a private or reserved address "
+            "(allow it with FETCH_ALLOW_PRIVATE_HOSTS)",
+        )
+
+    def _get(
+        self,
+        url: str,
+        kind: Purpose,
+        limit: int,
+        accept: Sequence[str],
+        deadline: Deadline,
+        budget: Budget | None,
+    ) -> Fetched:
+        """GET, following at most MAX_REDIRECTS redirects (each checked anew)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            target = self.check(url, kind)
+            status, response = self._exchange(
+                "GET", target, deadline, limit=limit, accept=accept, budget=budget
+            )
+            if status in (301, 302, 303, 307, 308) and response.location:
+                url = urljoin(target.url, response.location)
+                continue
+            if status != 200:
+                raise FetchFailed("failed", f"{target.origin} answered HTTP {status}")
+            return Fetched(response.content, response.content_type, target.url)
+        raise FetchFailed("failed", f"more than {MAX_REDIRECTS} redirects")
+
+    def _exchange(
+        self,
+        method: str,
+        target: _Resolved,
+        deadline: Deadline,
+        *,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        limit: int = POST_RESPONSE_CAP,
+        accept: Sequence[str] = (),
+        budget: Budget | None = None,
+    ) -> tuple[int, _Response]:
+        """Send one request to the checked address and read the answer."""
+        conn = self._connect(target, deadline)
+        response: http.client.HTTPResponse | None = None
+        try:
+            conn.request(method, target.path, body=body, headers=_headers(headers))
+            response = conn.getresponse()
+            result = _receive(method, response, target, deadline, limit, accept, budget)
+            if deadline.expired:  # the watchdog cut the socket: EOF is not an end
+                raise DeadlineExceeded()
+            return response.status, result
+        except (OSError, http.client.HTTPException) as exc:
+            if deadline.expired:
+                raise DeadlineExceeded() from None
+            name = type(exc).__name__
+            raise FetchFailed("failed", f"{target.origin} failed ({name})") from None
+        finally:
+            if response is not None:
+                response.close()
+            conn.close()
+
+    def _connect(
+        self, target: _Resolved, deadline: Deadline
+    ) -> http.client.HTTPConnection:
+        """Open a connection to ``target.address`` that speaks to ``target.host``."""
+        try:
+            sock = _open_socket(target.address, target.port, deadline.remaining())
+        except OSError as exc:
+            if deadline.expired:
+                raise DeadlineExceeded() from None
+            reason = type(exc).__name__
+            raise FetchFailed(
+                "failed", f"{target.origin} is unreachable ({reason})"
+            ) from None
+        deadline.watch(sock)
+        conn = http.client.HTTPConnection(target.host, target.port)
+        try:
+            if target.scheme == "https":
+                sock = self.tls.wrap_socket(sock, server_hostname=target.host)
+        except (OSError, ssl.SSLError) as exc:
+            sock.close()
+            raise FetchFailed(
+                "failed", f"{target.origin}: TLS failed ({type(exc).__name__})"
+            ) from None
+        sock.settimeout(deadline.remaining())
+        conn.sock = sock
+        return conn
+
+    @staticmethod
+    def _error(failure: FetchFailed, kind: Purpose, param: str | None) -> APIError:
+        """Turn a failure into the API error for this purpose."""
+        message = f"Fetching {kind.noun} failed: {failure.message}."
+        code = {
+            "refused": "url_not_allowed",
+            "host_not_allowed": "image_host_not_allowed",
+            "timeout": "fetch_timeout",
+            "too_large": "fetch_too_large",
+            "not_image": "not_an_image",
+        }.get(failure.kind, "fetch_failed")
+        if kind.user_supplied:
+            return InvalidRequestError(message, param=param, code=code)
+        if failure.kind == "timeout":
+            return UpstreamTimeoutError(message, code=code)
+        return UpstreamError(message, code=code)
+
+
+@dataclass(frozen=True)
+class _Resolved(Target):
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class _Response:
+    content: bytes
+    content_type: str
+    location: str
+
+
+def _receive(
+    method: str,
+    response: http.client.HTTPResponse,
+    target: Target,
+    deadline: Deadline,
+    limit: int,
+    accept: Sequence[str],
+    budget: Budget | None,
+) -> _Response:
+    """Read an answer: a redirect or error status (its body dropped), or the
+    body of a 200 checked against *accept* and read within *limit*."""
+    if method == "POST" or response.status != 200:
+        response.read(POST_RESPONSE_CAP)
+        return _Response(b"", "", response.getheader("Location") or "")
+    content_type = _media_type(response.getheader("Content-Type", ""))
+    if accept and not any(content_type.startswith(a) for a in accept):
+        message = f"{target.origin} sent Content-Type '{content_type}'"
+        raise FetchFailed("not_image", message)
+    content = _read_capped(response, limit, budget, target, deadline)
+    return _Response(content, content_type, "")
+
+
+def _headers(extra: Mapping[str, str] | None) -> dict[str, str]:
+    return {
+        "User-Agent": USER_AGENT,
+        "Accept": "*/*",
+        "Accept-Encoding": "identity",  # no decompression bombs
+        "Connection": "close",
+        **(extra or {}),
+    }
+
+
+def _media_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _read_capped(
+    response: http.client.HTTPResponse,
+    limit: int,
+    budget: Budget | None,
+    target: Target,
+    deadline: Deadline,
+) -> bytes:
+    """Read the body, refusing it as soon as it passes *limit* (or the budget)."""
+    declared = response.getheader("Content-Length")
+    too_large = FetchFailed(
+        "too_large", f"{target.origin} sent more than {limit} bytes"
+    )
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    while chunk := response.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        if budget is not None:
+            budget.take(len(chunk))
+        chunks.append(chunk)
+        deadline.remaining()
+    return b"".join(chunks)
+
+
+def _open_socket(address: str, port: int, timeout: float) -> socket.socket:
+    """Connect to the address literal itself: no second name resolution."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Certificate-checking TLS, with certifi's roots when installed (as requests)."""
+    try:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:  # pragma: no cover - certifi comes with requests
+        return ssl.create_default_context()

@@ -1,0 +1,197 @@
+"""Durable jobs through the real server (gunicorn + gevent) on the simulator:
+ambiguous submits, a killed worker, a restart, two instances on one Redis, and
+per-account limits across workers. Every test counts what Jimeng charged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import openai
+import pytest
+import requests
+
+from jimeng_api.store import open_store
+from jimeng_api.upstream import account_id
+from tests.redis_server import redis_installed, redis_server
+from tests.servers import api_env, gunicorn_server
+
+pytestmark = pytest.mark.server
+
+TOKEN = "durable-session-0001"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+ASYNC = {**AUTH, "Prefer": "respond-async"}
+KEY = "sk-durable-key"
+
+
+def env(sim, data_dir, **extra):
+    return api_env(
+        sim,
+        DATA_DIR=str(data_dir),
+        LEASE_TTL="2",
+        POLL_EXPECTED_SECONDS="2",
+        POLL_FINISHING_INTERVAL="0.2",
+        POLL_MIN_INTERVAL="0.2",
+        **extra,
+    )
+
+
+def sdk(server, token=TOKEN, **kwargs):
+    return openai.OpenAI(
+        base_url=server.base_url + "/v1", api_key=token, timeout=60, **kwargs
+    )
+
+
+def submissions(sim) -> int:
+    return sim.stats()["submissions"]
+
+
+def wait_task(server, task_id, headers=AUTH, timeout=40.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        task = requests.get(
+            f"{server.base_url}/v1/tasks/{task_id}", headers=headers, timeout=10
+        ).json()
+        if task["status"] in ("completed", "failed", "cancelled"):
+            return task
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} did not finish: {task}")
+
+
+def create_async(server, prompt, headers=ASYNC, **body):
+    response = requests.post(
+        server.base_url + "/v1/images/generations",
+        json={"prompt": prompt, "n": 1, **body},
+        headers=headers,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    assert response.headers["Location"] == f"/v1/tasks/{response.json()['id']}"
+    return response.json()
+
+
+def test_null_aigc_data_is_adopted_by_submit_id_and_paid_once(fresh_sim, tmp_path):
+    fresh_sim.configure(
+        task_seconds=1.0, fault_null_aigc_data=1.0, fault_scope=["generate"]
+    )
+    with gunicorn_server(env(fresh_sim, tmp_path)) as server:
+        result = sdk(server).images.generate(prompt="a lighthouse", n=1)
+    assert len(result.data) == 1 and result.data[0].url
+    assert submissions(fresh_sim) == 1
+    assert fresh_sim.stats()["duplicate_submit_ids"] == 0
+
+
+def test_a_read_timeout_after_acceptance_is_adopted_not_resent(fresh_sim, tmp_path):
+    fresh_sim.configure(
+        task_seconds=1.0, fault_slow=1.0, slow_seconds=2.0, fault_scope=["generate"]
+    )
+    settings = env(fresh_sim, tmp_path, UPSTREAM_READ_TIMEOUT="0.5")
+    with gunicorn_server(settings) as server:
+        result = sdk(server).images.generate(prompt="a slow lighthouse", n=1)
+    assert len(result.data) == 1
+    assert submissions(fresh_sim) == 1
+
+
+def test_a_killed_worker_s_job_finishes_elsewhere_and_a_retry_collects_it(
+    fresh_sim, tmp_path
+):
+    fresh_sim.configure(task_seconds=4.0, task_jitter=0.0)
+    settings = env(fresh_sim, tmp_path, GUNICORN_WORKERS="2")
+    with gunicorn_server(settings) as server:
+        headers = {**ASYNC, "Idempotency-Key": "kill-me"}
+        task = create_async(server, "a durable cat", headers=headers)
+        store = open_store("", str(tmp_path))
+        holder = store.lease_holder("poll:" + account_id(TOKEN))
+        assert holder, "the submitting worker polls the account"
+        os.kill(int(holder.split(":")[1]), signal.SIGKILL)
+        # the SDK's retry of the same request carries the same Idempotency-Key
+        retry = requests.post(
+            server.base_url + "/v1/images/generations",
+            json={"prompt": "a durable cat", "n": 1},
+            headers={**AUTH, "Idempotency-Key": "kill-me"},
+            timeout=60,
+        )
+        assert retry.status_code == 200, retry.text
+        assert retry.headers["X-Task-Id"] == task["id"]
+        assert len(retry.json()["data"]) == 1
+    assert submissions(fresh_sim) == 1
+
+
+def test_pending_async_tasks_finish_after_a_restart(fresh_sim, tmp_path):
+    fresh_sim.configure(task_seconds=3.0, task_jitter=0.0)
+    settings = env(fresh_sim, tmp_path, GUNICORN_GRACEFUL_TIMEOUT="1")
+    with gunicorn_server(settings) as server:
+        tasks = [create_async(server, f"restart {i}") for i in range(3)]
+    with gunicorn_server(settings) as server:
+        finished = [wait_task(server, t["id"]) for t in tasks]
+    assert [t["status"] for t in finished] == ["completed"] * 3
+    assert all(len(t["result"]["data"]) == 1 for t in finished)
+    assert submissions(fresh_sim) == 3
+
+
+def _never_overlapping(sim, session) -> None:
+    stats = requests.get(sim.base_url + "/__sim/stats", timeout=10).json()
+    tasks = [t for t in stats["tasks"].values() if t["session"] == session]
+    spans = sorted((t["created"], t["finished"]) for t in tasks)
+    assert len(spans) >= 2
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end - 0.05, f"two tasks at once on one account: {spans}"
+
+
+def test_pool_max_concurrency_holds_across_workers(fresh_sim, tmp_path):
+    fresh_sim.configure(task_seconds=1.5, task_jitter=0.0)
+    settings = env(
+        fresh_sim,
+        tmp_path,
+        GUNICORN_WORKERS="2",
+        JIMENG_SESSION_IDS=TOKEN,
+        API_KEYS=KEY,
+        POOL_MAX_CONCURRENCY="1",
+    )
+    headers = {"Authorization": f"Bearer {KEY}", "Prefer": "respond-async"}
+    with gunicorn_server(settings) as server:
+        tasks = [create_async(server, f"one at a time {i}", headers) for i in range(3)]
+        done = [wait_task(server, t["id"], headers, timeout=60) for t in tasks]
+    assert [t["status"] for t in done] == ["completed"] * 3
+    _never_overlapping(fresh_sim, TOKEN)
+
+
+@pytest.mark.skipif(
+    not redis_installed() and not os.environ.get("CI"), reason="no redis-server"
+)
+def test_two_instances_on_one_redis_share_tasks_and_limits(fresh_sim, tmp_path):
+    fresh_sim.configure(task_seconds=1.5, task_jitter=0.0)
+    with redis_server() as url:
+        common = dict(
+            STORE_URL=url,
+            STORE_SECRET="shared-secret-for-tests",
+            JIMENG_SESSION_IDS=TOKEN,
+            API_KEYS=KEY,
+            POOL_MAX_CONCURRENCY="1",
+        )
+        headers = {"Authorization": f"Bearer {KEY}", "Prefer": "respond-async"}
+        with (
+            gunicorn_server(env(fresh_sim, tmp_path / "a", **common)) as one,
+            gunicorn_server(env(fresh_sim, tmp_path / "b", **common)) as two,
+        ):
+            results: list[dict] = []
+            threads = [
+                threading.Thread(
+                    target=lambda s=s, i=i: results.append(
+                        create_async(s, f"shared {i}", headers)
+                    )
+                )
+                for i, s in enumerate((one, two, one, two))
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            done = [wait_task(two, t["id"], headers, timeout=60) for t in results]
+            listed = requests.get(one.base_url + "/v1/tasks", headers=headers).json()
+    assert [t["status"] for t in done] == ["completed"] * 4
+    assert {t["id"] for t in listed["data"]} >= {t["id"] for t in results}
+    assert submissions(fresh_sim) == 4
+    _never_overlapping(fresh_sim, TOKEN)
