@@ -195,3 +195,88 @@ def test_two_instances_on_one_redis_share_tasks_and_limits(fresh_sim, tmp_path):
     assert {t["id"] for t in listed["data"]} >= {t["id"] for t in results}
     assert submissions(fresh_sim) == 4
     _never_overlapping(fresh_sim, TOKEN)
+
+
+class Receiver:
+    """A local webhook receiver that fails its first delivery with a 500."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.hits: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.hits.append((dict(self.headers), body))
+                self.send_response(500 if len(receiver.hits) == 1 else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_finished_task_is_posted_to_its_signed_webhook_with_retry(
+    fresh_sim, tmp_path
+):
+    import json
+
+    from jimeng_api.webhooks import verify
+
+    fresh_sim.configure(task_seconds=0.5)
+    receiver = Receiver()
+    settings = env(
+        fresh_sim,
+        tmp_path,
+        WEBHOOK_SECRET="whsec-test",
+        WEBHOOK_ALLOW_PRIVATE="true",
+        WEBHOOK_RETRY_BACKOFF="0.2",
+    )
+    try:
+        with gunicorn_server(settings) as server:
+            task = create_async(server, "a hooked fish", callback_url=receiver.url)
+            end = time.monotonic() + 30
+            while len(receiver.hits) < 2 and time.monotonic() < end:
+                time.sleep(0.1)
+    finally:
+        receiver.close()
+    assert len(receiver.hits) == 2, "one failed delivery, then a retry"
+    headers, body = receiver.hits[-1]
+    payload = json.loads(body)
+    assert payload["id"] == task["id"] and payload["status"] == "completed"
+    assert payload["result"]["data"][0]["url"]
+    lower = {k.lower(): v for k, v in headers.items()}
+    assert verify(
+        "whsec-test", lower["x-webhook-timestamp"], body, lower["x-signature-256"]
+    )
+    assert not verify(
+        "other", lower["x-webhook-timestamp"], body, lower["x-signature-256"]
+    )
+
+
+def test_a_sync_request_that_waits_too_long_names_its_task(fresh_sim, tmp_path):
+    fresh_sim.configure(task_seconds=4.0, task_jitter=0.0)
+    settings = env(fresh_sim, tmp_path, SYNC_WAIT_TIMEOUT="1")
+    with gunicorn_server(settings) as server:
+        response = requests.post(
+            server.base_url + "/v1/images/generations",
+            json={"prompt": "a patient snail", "n": 1},
+            headers=AUTH,
+            timeout=30,
+        )
+        assert response.status_code == 504
+        assert response.headers["x-should-retry"] == "false"
+        task_id = response.headers["X-Task-Id"]
+        assert task_id in response.json()["error"]["message"]
+        assert wait_task(server, task_id)["status"] == "completed"
+    assert submissions(fresh_sim) == 1

@@ -532,49 +532,59 @@ def _open_spec(spec: tuple[str, ...]) -> Store:
     return RedisStore(spec[1], prefix=spec[2])
 
 
-def _contend(spec, barrier, index, holders, overlaps, wins, taken) -> None:
-    """One racing process: lease rounds, then take/free one slot for a while."""
-    store, me = _open_spec(spec), f"worker-{index}"
+def _contend(spec: tuple[str, ...], index: int, shared: tuple[Any, ...]) -> None:
+    """One racing process (see ``_race``); a failure breaks the barrier so
+    the other process stops at once instead of waiting for it."""
+    store = _open_spec(spec)
     try:
-        for round_no in range(LEASE_ROUNDS):
-            barrier.wait()
-            if store.acquire_lease(f"race-{round_no}", me, LONG):
-                with wins.get_lock():
-                    wins[round_no] += 1
-        barrier.wait()
-        deadline = time.monotonic() + HAMMER_SECONDS
-        while time.monotonic() < deadline:
-            if store.take_slot("hot", me, 1, LONG):
-                with holders.get_lock():
-                    holders.value += 1
-                    if holders.value > 1:
-                        overlaps.value += 1
-                time.sleep(0.001)
-                with holders.get_lock():
-                    holders.value -= 1
-                store.free_slot("hot", me)
-                taken[index] += 1
-            time.sleep(0.0005)
+        _race(store, index, *shared)
+    except BaseException:
+        shared[0].abort()
+        raise
     finally:
         store.close()
+
+
+def _race(store, index, barrier, holders, overlaps, wins, taken) -> None:
+    """Lease rounds started together, then take/hold/free one slot (cap 1)
+    for a while, counting in shared memory how many hold it at once."""
+    me = f"worker-{index}"
+    for round_no in range(LEASE_ROUNDS):
+        barrier.wait()
+        if store.acquire_lease(f"race-{round_no}", me, LONG):
+            with wins.get_lock():
+                wins[round_no] += 1
+    barrier.wait()
+    deadline = time.monotonic() + HAMMER_SECONDS
+    while time.monotonic() < deadline:
+        if store.take_slot("hot", me, 1, LONG):
+            with holders.get_lock():
+                holders.value += 1
+                if holders.value > 1:
+                    overlaps.value += 1
+            time.sleep(0.001)
+            with holders.get_lock():
+                holders.value -= 1
+            store.free_slot("hot", me)
+            taken[index] += 1
+        time.sleep(0.0005)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_two_processes_never_share_a_slot_or_a_lease(backend, tmp_path, request):
     if backend == "sqlite":
+        # a new file: the two processes also race to create it and switch to WAL
         spec: tuple[str, ...] = ("sqlite", str(tmp_path / "shared.db"))
-        SqliteStore(spec[1]).close()
     else:
         spec = ("redis", request.getfixturevalue("redis_url"), _prefix())
     ctx = multiprocessing.get_context("spawn")
     procs_count = 2
-    barrier = ctx.Barrier(procs_count, timeout=60)
+    barrier = ctx.Barrier(procs_count, timeout=30)
     holders, overlaps = ctx.Value("i", 0), ctx.Value("i", 0)
     wins, taken = ctx.Array("i", LEASE_ROUNDS), ctx.Array("i", procs_count)
-    shared: tuple[Any, ...] = (holders, overlaps, wins, taken)
+    shared = (barrier, holders, overlaps, wins, taken)
     procs = [
-        ctx.Process(target=_contend, args=(spec, barrier, i, *shared))
-        for i in range(procs_count)
+        ctx.Process(target=_contend, args=(spec, i, shared)) for i in range(procs_count)
     ]
     for proc in procs:
         proc.start()

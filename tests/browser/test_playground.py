@@ -221,10 +221,11 @@ def posts(page) -> list[tuple[str, dict | None, str | None]]:
     return seen
 
 
-def screenshot(page, name: str) -> None:
+def screenshot(page, name: str, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
+    page.wait_for_timeout(400)  # let the entrance animations end
+    page.screenshot(path=str(path), full_page=full_page)
     if os.environ.get("JIMENG_UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(path, DOCS / name)
 
@@ -625,8 +626,9 @@ def test_phone_shows_the_result_after_tapping_generate(api: Server, open_page):
     assert page.evaluate("() => scrollY") > 0
     assert_done(page)
     page.wait_for_function(ALL_IMAGES_LOADED)
+    screenshot(page, "playground-phone.png", full_page=False)  # what the user sees
     page.evaluate("() => window.scrollTo(0, 0)")
-    screenshot(page, "playground-phone.png")
+    screenshot(page, "playground-phone-form.png", full_page=False)
 
 
 # ----------------------------------------------------------------------- server info

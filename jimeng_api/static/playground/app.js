@@ -5,7 +5,7 @@ import { ApiError, generateImages, listModels, streamImages } from "./api.js";
 import { connection, initConnection, translateConnection } from "./connection.js";
 import { describeError } from "./errors.js";
 import { applyJob, initForm, readJob, savePrefs, setModels, translateForm } from "./form.js";
-import { renderEntry } from "./gallery.js";
+import { renderEntry, translateEntry, updateEntry } from "./gallery.js";
 import { newEntry, openHistory } from "./history.js";
 import { detectLanguage, language, onLanguageChange, setLanguage, t } from "./i18n.js";
 import { initLightbox, openLightbox, refreshLightbox } from "./lightbox.js";
@@ -93,16 +93,33 @@ const actions = {
   },
 };
 
+/** Make the gallery match `entries`, reusing the cards that exist. */
 function renderHistory() {
-  ui.gallery.replaceChildren(...entries.map((e) => renderEntry(e, actions)));
+  const cards = new Map([...ui.gallery.children].map((card) => [card.dataset.id, card]));
+  ui.gallery.replaceChildren(
+    ...entries.map((e) => {
+      const card = cards.get(e.id);
+      if (!card) return renderEntry(e, actions);
+      card.classList.remove("fresh");
+      return card;
+    }),
+  );
   ui.empty.hidden = entries.length > 0;
   ui.count.textContent = entries.length ? t("history.count", { count: entries.length }) : "";
   ui.storageNote.textContent = t(history && !history.persistent ? "history.unavailable" : "history.linkNote");
 }
 
+function translateHistory() {
+  for (const card of ui.gallery.children) {
+    const entry = entries.find((e) => e.id === card.dataset.id);
+    if (entry) translateEntry(card, entry);
+  }
+  renderHistory();
+}
+
 function redraw(entry) {
-  const old = ui.gallery.querySelector(`[data-id="${entry.id}"]`);
-  if (old) old.replaceWith(renderEntry(entry, actions));
+  const card = ui.gallery.querySelector(`[data-id="${entry.id}"]`);
+  if (card) updateEntry(card, entry, actions);
 }
 
 async function loadHistory() {
@@ -234,7 +251,7 @@ function wire() {
     showError(lastError);
     translateForm();
     translateConnection();
-    renderHistory();
+    translateHistory();
     refreshLightbox();
   });
 }

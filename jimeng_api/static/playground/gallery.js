@@ -80,24 +80,54 @@ function pending(entry) {
 export function renderEntry(entry, actions) {
   const card = element("li", "entry");
   card.dataset.id = entry.id;
-  card.dataset.state = entry.state;
-
   const head = element("div", "entry-head");
-  head.append(element("p", "entry-prompt", entry.prompt), element("p", "entry-meta", meta(entry)));
-  const images = element("div", "entry-images");
-  entry.urls.forEach((_, i) => images.append(tile(entry, i, actions.onOpen)));
-  if (entry.state === "running") {
-    for (let i = entry.urls.length; i < entry.n; i++) images.append(pending(entry));
-  }
-  card.append(head);
-  const text = note(entry);
-  if (text) card.append(element("p", "entry-note", text));
-  if (images.childElementCount) card.append(images);
-
+  head.append(element("p", "entry-prompt", entry.prompt), element("p", "entry-meta"));
   const buttons = element("div", "entry-actions");
-  const rerun = button("ghost rerun", t("history.rerun"), () => actions.onRerun(entry));
-  rerun.disabled = entry.state === "running";
-  buttons.append(rerun, button("ghost delete", t("history.delete"), () => actions.onDelete(entry)));
-  card.append(buttons);
+  buttons.append(
+    button("ghost rerun", t("history.rerun"), () => actions.onRerun(entry)),
+    button("ghost delete", t("history.delete"), () => actions.onDelete(entry)),
+  );
+  card.append(head, element("p", "entry-note"), element("div", "entry-images"), buttons);
+  updateEntry(card, entry, actions);
+  card.classList.add("fresh");
   return card;
+}
+
+/**
+ * Bring a card up to date in place: tiles already shown stay (no reload, no
+ * flicker), placeholders give way to the images that arrived.
+ */
+export function updateEntry(card, entry, actions) {
+  card.dataset.state = entry.state;
+  card.querySelector(".entry-meta").textContent = meta(entry);
+  const text = note(entry);
+  const noteEl = card.querySelector(".entry-note");
+  noteEl.textContent = text;
+  noteEl.hidden = !text;
+  const images = card.querySelector(".entry-images");
+  const tiles = [...images.children];
+  entry.urls.forEach((url, i) => {
+    if (tiles[i] && tiles[i].dataset.url === url) return;
+    const fresh = tile(entry, i, actions.onOpen);
+    fresh.dataset.url = url;
+    if (tiles[i]) tiles[i].replaceWith(fresh);
+    else images.append(fresh);
+  });
+  const wanted = entry.state === "running" ? Math.max(entry.n, entry.urls.length) : entry.urls.length;
+  while (images.children.length > wanted) images.lastElementChild.remove();
+  while (images.children.length < wanted) images.append(pending(entry));
+  images.hidden = wanted === 0;
+  card.querySelector(".rerun").disabled = entry.state === "running";
+}
+
+/** Redraw the texts of a card (after a language switch). */
+export function translateEntry(card, entry) {
+  card.querySelector(".entry-meta").textContent = meta(entry);
+  card.querySelector(".entry-note").textContent = note(entry);
+  card.querySelector(".rerun").textContent = t("history.rerun");
+  card.querySelector(".delete").textContent = t("history.delete");
+  for (const [i, img] of [...card.querySelectorAll("img.result-image")].entries()) {
+    img.alt = t("image.alt", { index: i + 1, prompt: entry.prompt });
+    if (img.parentElement.classList.contains("broken")) img.parentElement.dataset.label = t("history.expired");
+  }
 }
