@@ -1,33 +1,48 @@
-# jimeng-api: gunicorn + gevent on python:3.11-slim (after gunicorn's
-# examples/http2_gevent/Dockerfile). Build from the repo root:
-#   docker build -t jimeng-api .
-# Settings are env vars (config.py); see deploy/README.md and
-# deploy/docker-compose.yml.
-FROM python:3.11-slim
+# syntax=docker/dockerfile:1
+# jimeng-api: gunicorn + gevent on python:3.11-slim-bookworm, as uid 10001.
+#   docker build -t jimeng-api .                     # the product (last stage)
+#   docker build --target demo -t jimeng-api:demo .  # + the offline simulator
+# Settings are env vars (config.py). How to run it: README "Docker" and
+# docker-compose.yml. tests/test_docker_image.py builds this file's tree
+# (same COPY rules, same user) and starts the service from it.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="jimeng-api" \
+      org.opencontainers.image.description="OpenAI-compatible API for Jimeng (即梦) image generation" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}"
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HOST=0.0.0.0 \
+    PORT=8000 \
+    DATA_DIR=/app/data \
     PROMETHEUS_MULTIPROC_DIR=/run/jimeng-api/metrics \
     XDG_RUNTIME_DIR=/run/jimeng-api
 
 WORKDIR /app
 
 # Dependencies first: this layer is rebuilt only when requirements.txt changes.
-# gevent/greenlet ship manylinux wheels, so no compiler is needed.
+# Wheels only: no compiler in the image, and a missing wheel fails the build.
 COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+RUN pip install --no-cache-dir --only-binary=:all: -r requirements.txt
 
-COPY app.py config.py gunicorn.conf.py ./
+# The product, owned by root and read-only for the service.
+COPY LICENSE app.py config.py gunicorn.conf.py ./
+COPY serving/ ./serving/
 COPY jimeng_api/ ./jimeng_api/
 
-# Numeric uid so orchestrators (runAsNonRoot) can verify it. /run/jimeng-api
-# holds gunicorn's control socket ($XDG_RUNTIME_DIR; the user has no home) and
-# the metrics dir (compose mounts a tmpfs over it, emptied per start).
+# Numeric uid so orchestrators (runAsNonRoot) can verify it. Writable for it:
+# /app/data (the job store, DATA_DIR: mount a volume there) and /run/jimeng-api
+# (gunicorn's control socket and the metrics dir; compose mounts a tmpfs there).
 RUN useradd --system --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin jimeng \
-    && mkdir -p /run/jimeng-api/metrics \
-    && chown -R 10001:10001 /run/jimeng-api
+    && mkdir -p /run/jimeng-api/metrics /app/data \
+    && chown -R 10001:10001 /run/jimeng-api /app/data
+VOLUME ["/app/data"]
 USER 10001:10001
 
 EXPOSE 8000
@@ -41,3 +56,11 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # stop_grace_period. SIGINT/SIGQUIT would drop them.
 STOPSIGNAL SIGTERM
 CMD ["gunicorn", "-c", "gunicorn.conf.py"]
+
+# The offline demo (docker compose --profile demo): the product plus the
+# simulator of Jimeng, started with `python -m simulator`. Never the default.
+FROM runtime AS demo
+COPY simulator/ ./simulator/
+
+# The product: what `docker build .` and `docker compose up` build.
+FROM runtime AS product

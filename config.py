@@ -160,6 +160,8 @@ class Config:
 
     # --- API surface ---
     DEFAULT_MODEL = _str("DEFAULT_MODEL", "jimeng-3.0")
+    # seconds the site's own model list is trusted before it is read again
+    MODEL_LIST_TTL = _float("MODEL_LIST_TTL", 600, 0, 86400)
     MAX_PROMPT_LENGTH = _int("MAX_PROMPT_LENGTH", 4000, 1, 100000)
     # the chat stream's first chunk says "generating…" (off: streamed and
     # non-streamed content are the same; a request may send "progress": true)

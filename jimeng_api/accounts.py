@@ -14,8 +14,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import metrics
-from .errors import APIError, InsufficientQuotaError, RateLimitError
-from .errors import SessionExpiredError
+from .errors import (
+    APIError,
+    InsufficientQuotaError,
+    RateLimitError,
+    SessionExpiredError,
+)
 from .store import Store
 from .upstream import AlreadyClaimedError, JimengClient, account_id
 
@@ -152,7 +156,9 @@ class Accounts:
         """Claim today's free credits, once per account per Beijing day across
         every worker and host; return whether a submit is worth retrying."""
         today = datetime.now(BEIJING).date().isoformat()
-        if not self.store.set_key(_key("claim", token, today), "1", 2 * DAY, only_new=True):
+        if not self.store.set_key(
+            _key("claim", token, today), "1", 2 * DAY, only_new=True
+        ):
             return False
         try:
             received = self.client.receive_credits(token)

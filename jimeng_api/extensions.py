@@ -11,6 +11,7 @@ from .accounts import Accounts
 from .fetcher import SafeFetcher
 from .generations import Generations
 from .jobs import Jobs
+from .model_list import ModelList
 from .poller import Poller
 from .results import Renderer
 from .roster import Roster, pooled, reload_on_sighup
@@ -41,10 +42,12 @@ def init_services(app: Flask) -> None:
     renderer = Renderer(lambda urls: [f.content for f in fetcher.fetch_all(urls)])
     poller = Poller(store, jobs, submitter, client, renderer, sealer, config)
     generations = Generations(
-        store, jobs, accounts, submitter, poller, sealer, roster, config
+        store, jobs, accounts, submitter, poller, sealer, roster, renderer, config
     )
     webhooks = Webhooks(config, fetcher)
     jobs.on_finish.append(lambda job: _notify(webhooks, job))
+    model_list = ModelList(client, store, config)
+    submitter.on_retired = model_list.retire
     app.extensions["jimeng"] = {
         "store": store,
         "client": client,
@@ -54,6 +57,7 @@ def init_services(app: Flask) -> None:
         "jobs": jobs,
         "generations": generations,
         "poller": poller,
+        "models": model_list,
     }
 
 
@@ -93,6 +97,10 @@ def get_jobs() -> Jobs:
 
 def get_generations() -> Generations:
     return _service("generations")
+
+
+def get_model_list() -> ModelList:
+    return _service("models")
 
 
 def start_background(app: Flask) -> None:

@@ -26,8 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import metrics
-from .errors import APIError, NotFoundError, UnprocessableEntityError
-from .errors import UpstreamTimeoutError
+from .errors import (
+    APIError,
+    NotFoundError,
+    UnprocessableEntityError,
+    UpstreamTimeoutError,
+)
 from .store import FINISHED, Store
 
 log = logging.getLogger(__name__)

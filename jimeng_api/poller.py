@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import metrics, schedule
-from .errors import APIError, GenerationFailedError, UpstreamError
-from .errors import UpstreamTimeoutError
+from .errors import APIError, GenerationFailedError, UpstreamError, UpstreamTimeoutError
 from .jobs import Jobs
 from .results import Renderer
 from .sealing import Sealer
@@ -130,6 +129,8 @@ class Poller:
             job = self.store.get_job(job_id)
             if job is None:
                 continue
+            if job.get("phase") == "group":
+                continue  # finished by its parts (generations.py)
             if job.get("phase") == "running":
                 self.track(job)
             elif job.get("retry_at", 0) <= time.time() or job["phase"] != "waiting":
@@ -139,7 +140,9 @@ class Poller:
         """Poll *job* here if this worker polls (or can poll) its account."""
         account = job["account"]
         if account not in self.accounts:
-            if not self.store.acquire_lease("poll:" + account, self.holder, self.lease_ttl):
+            if not self.store.acquire_lease(
+                "poll:" + account, self.holder, self.lease_ttl
+            ):
                 return False
             self.accounts[account] = 0.0
         tokens = self.sealer.unseal(job.get("token"))
@@ -184,9 +187,7 @@ class Poller:
         for tracked in self.tracked.values():
             by_account.setdefault(tracked.account, []).append(tracked)
         for jobs in by_account.values():
-            self.submitter.accounts.renew_slots(
-                jobs[0].token, [t.job_id for t in jobs]
-            )
+            self.submitter.accounts.renew_slots(jobs[0].token, [t.job_id for t in jobs])
 
     def _drop_account(self, account: str) -> None:
         self.accounts.pop(account, None)
@@ -265,7 +266,11 @@ class Poller:
             self._progress(tracked, record)
         if record.failed:
             self._end(tracked, record.error(tracked.history_id))
-        elif record.done and not record.has_items and tracked.final_repolls < FINAL_REPOLLS:
+        elif (
+            record.done
+            and not record.has_items
+            and tracked.final_repolls < FINAL_REPOLLS
+        ):
             tracked.final_repolls += 1  # finished, but the images were not listed
             tracked.due = now + self.settings.finishing_interval
         elif record.done or len(tracked.urls) >= tracked.progress.expected:

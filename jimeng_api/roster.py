@@ -15,7 +15,6 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Sequence
 from typing import Any
 
 from . import metrics
@@ -164,5 +163,3 @@ def reload_on_sighup(roster: Roster) -> None:
 def pooled(config: Any) -> bool:
     """Return whether the server holds the accounts itself."""
     return bool(config["JIMENG_SESSION_IDS"] or config["JIMENG_SESSION_FILE"])
-
-

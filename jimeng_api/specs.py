@@ -46,12 +46,9 @@ def image_spec(
 ) -> dict[str, Any]:
     """Resolve the model and size and build the upstream draft."""
     model = get_model(model_name or config["DEFAULT_MODEL"])
-    limit = min(model.max_n, MAX_N_PER_SUBMIT)
-    if n is not None and n > limit:
+    if n is not None and n > model.max_n:
         raise InvalidRequestError(
-            f"'{model.id}' makes at most {limit} images per request "
-            "(Jimeng's web client submits 1-4).",
-            param="n",
+            f"'{model.id}' makes at most {model.max_n} images per request.", param="n"
         )
     size = size or resolve_size(model, **(size_params or {}))
     draft = Draft(
@@ -71,3 +68,19 @@ def image_spec(
         min_version=config["JIMENG_DRAFT_MIN_VERSION"],
     )
     return {"model": model.id, "n": n or 4, "draft": asdict(draft)}
+
+
+def split(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Split a spec asking for more than ``MAX_N_PER_SUBMIT`` images into specs
+    of at most that many (8 → 4 + 4): the web client submits 1-4 at a time, and
+    each part is paid for only if it is delivered."""
+    n = spec["n"]
+    if n <= MAX_N_PER_SUBMIT:
+        return [spec]
+    parts = []
+    while n > 0:
+        take = min(n, MAX_N_PER_SUBMIT)
+        draft = {**spec["draft"], "n": take, "seed": spec["draft"]["seed"] + len(parts)}
+        parts.append({**spec, "n": take, "draft": draft})
+        n -= take
+    return parts

@@ -35,8 +35,13 @@ from .errors import (
 )
 from .jobs import Jobs
 from .sealing import Sealer
-from .upstream import AmbiguousSubmitError, Draft, JimengClient, ParallelLimitError
-from .upstream import account_id
+from .upstream import (
+    AmbiguousSubmitError,
+    Draft,
+    JimengClient,
+    ParallelLimitError,
+    account_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +79,7 @@ class Submitter:
         self.grace = max(3 * config["UPSTREAM_READ_TIMEOUT"], 10.0)
         self.resends = config["UPSTREAM_RETRIES"]
         self.limit = config["MAX_TOKENS_PER_REQUEST"]
+        self.on_retired: Callable[[str], None] = lambda model_key: None
 
     def submit(self, job: dict[str, Any]) -> dict[str, Any]:
         """Submit *job* with the first account that takes it; return the job
@@ -95,18 +101,23 @@ class Submitter:
                 errors.append(exc)
             except APIError as exc:
                 self.accounts.free_slot(token, job["id"])
+                if exc.code == "model_retired":
+                    self.on_retired(job["spec"]["draft"]["model_key"])
                 return self._failed(job, exc)
         return self._not_accepted(job, errors)
 
     def _submit_on(self, job: dict[str, Any], token: str) -> dict[str, Any]:
         submit_id = str(uuid.uuid4())
-        job = self.jobs.update(
-            job["id"],
-            phase="submitting",
-            account=account_id(token),
-            token=self.sealer.seal([token]),
-            submit_id=submit_id,
-        ) or job
+        job = (
+            self.jobs.update(
+                job["id"],
+                phase="submitting",
+                account=account_id(token),
+                token=self.sealer.seal([token]),
+                submit_id=submit_id,
+            )
+            or job
+        )
         draft = Draft(**job["spec"]["draft"])
         try:
             history_id = self._send(token, draft, submit_id, job["deadline"])
@@ -187,28 +198,34 @@ class Submitter:
         )
 
     def running(self, job: dict[str, Any], history_id: str) -> dict[str, Any]:
-        return self.jobs.update(
-            job["id"],
-            phase="running",
-            status="in_progress",
-            history_id=history_id,
-            accepted_at=time.time(),
-        ) or job
+        return (
+            self.jobs.update(
+                job["id"],
+                phase="running",
+                status="in_progress",
+                history_id=history_id,
+                accepted_at=time.time(),
+            )
+            or job
+        )
 
-    def _not_accepted(self, job: dict[str, Any], errors: list[APIError]) -> dict[str, Any]:
+    def _not_accepted(
+        self, job: dict[str, Any], errors: list[APIError]
+    ) -> dict[str, Any]:
         """No account took the job: wait for a slot, or fail with the best reason."""
         if not errors:
             return self._failed(job, UpstreamError("No account can take the task."))
         waiting = all(_waits(exc) for exc in errors)
         if waiting and time.time() + WAIT_RETRY < job["deadline"]:
-            return self.jobs.update(
-                job["id"], phase="waiting", retry_at=time.time() + WAIT_RETRY
-            ) or job
+            return (
+                self.jobs.update(
+                    job["id"], phase="waiting", retry_at=time.time() + WAIT_RETRY
+                )
+                or job
+            )
         best = min(errors, key=_rank)
         if waiting:
-            best = RateLimitError(
-                BUSY, retryable=True, headers={"Retry-After": "30"}
-            )
+            best = RateLimitError(BUSY, retryable=True, headers={"Retry-After": "30"})
         return self._failed(job, best)
 
     def _failed(self, job: dict[str, Any], exc: APIError) -> dict[str, Any]:

@@ -24,6 +24,8 @@ from gunicorn.http.errors import NoMoreData, ParseException
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 CHUNK = 65536
+LINGER_BYTES = 4 * 1024 * 1024  # dropped after an oversized body, at most
+LINGER_SECONDS = 1.0
 
 
 def json_error(status: int, message: str, code: str, kind: str | None = None) -> bytes:
@@ -57,6 +59,8 @@ class BodyGuard:
         if not chunked and not length.isdigit():
             return self._refuse(start_response, 400, "Content-Length is not a number.")
         if not chunked and int(length) > self.max_bytes:
+            if int(length) - self.max_bytes <= LINGER_BYTES:
+                self._drain(environ["wsgi.input"])
             return self._too_large(start_response)
         try:
             body = self._read(environ["wsgi.input"])
@@ -67,6 +71,7 @@ class BodyGuard:
             message = "The request body is malformed (bad chunk or cut short)."
             return self._refuse(start_response, 400, message, "invalid_body")
         if len(body) > self.max_bytes:
+            self._drain(environ["wsgi.input"])
             return self._too_large(start_response)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -84,6 +89,18 @@ class BodyGuard:
                 chunks.append(chunk)
                 size += len(chunk)
         return b"".join(chunks)
+
+    @staticmethod
+    def _drain(stream: Any) -> None:
+        """Read and drop a little more of an oversized body, so that closing the
+        connection does not reset it before the client has read our 413."""
+        left = LINGER_BYTES
+        try:
+            with gevent.Timeout(LINGER_SECONDS, False):
+                while left > 0 and (chunk := stream.read(min(CHUNK, left))):
+                    left -= len(chunk)
+        except (ParseException, NoMoreData, ValueError, OSError):
+            pass
 
     def _too_large(self, start_response: Callable) -> Iterable[bytes]:
         message = f"The request body is larger than {self.max_bytes} bytes."

@@ -194,6 +194,17 @@ def test_list_jobs_after_an_expired_job_is_empty(store):
     assert store.list_jobs("alice", limit=5, after="new") == ([], False)
 
 
+def test_listings_skip_many_expired_jobs(store):
+    store.create_job(job("live", created_at=0.0))
+    for i in range(1, 151):  # more than one batch of a Redis listing script
+        store.create_job(job(f"x{i:03}", created_at=float(i), status="in_progress"))
+        store.update_job(f"x{i:03}", {"step": 1}, ttl=SHORT)
+    time.sleep(WAIT)
+    for _ in range(2):  # the second time, after any lazy cleanup
+        assert store.list_jobs("alice", limit=2) == ([store.get_job("live")], False)
+        assert store.unfinished_jobs() == ["live"]
+
+
 def test_corrupt_records_are_logged_and_skipped(store, caplog):
     for i in range(1, 5):
         store.create_job(job(f"j{i}", created_at=float(i)))
@@ -545,9 +556,10 @@ def _contend(spec: tuple[str, ...], index: int, shared: tuple[Any, ...]) -> None
         store.close()
 
 
-def _race(store, index, barrier, holders, overlaps, wins, taken) -> None:
-    """Lease rounds started together, then take/hold/free one slot (cap 1)
-    for a while, counting in shared memory how many hold it at once."""
+def _race(store, index, barrier, holders, overlaps, wins, taken, calls) -> None:
+    """Lease rounds started together; then, for a while, count and update a
+    shared job (read-modify-writes) and take/hold/free one slot (cap 1),
+    counting in shared memory how many hold it at once."""
     me = f"worker-{index}"
     for round_no in range(LEASE_ROUNDS):
         barrier.wait()
@@ -555,8 +567,11 @@ def _race(store, index, barrier, holders, overlaps, wins, taken) -> None:
             with wins.get_lock():
                 wins[round_no] += 1
     barrier.wait()
-    deadline = time.monotonic() + HAMMER_SECONDS
+    deadline, rounds = time.monotonic() + HAMMER_SECONDS, 0
     while time.monotonic() < deadline:
+        rounds += 1
+        store.incr("hits", LONG)
+        store.update_job("shared", {f"{me}-{rounds}": rounds})
         if store.take_slot("hot", me, 1, LONG):
             with holders.get_lock():
                 holders.value += 1
@@ -568,12 +583,12 @@ def _race(store, index, barrier, holders, overlaps, wins, taken) -> None:
             store.free_slot("hot", me)
             taken[index] += 1
         time.sleep(0.0005)
+    calls[index] = rounds
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_two_processes_never_share_a_slot_or_a_lease(backend, tmp_path, request):
     if backend == "sqlite":
-        # a new file: the two processes also race to create it and switch to WAL
         spec: tuple[str, ...] = ("sqlite", str(tmp_path / "shared.db"))
     else:
         spec = ("redis", request.getfixturevalue("redis_url"), _prefix())
@@ -582,7 +597,10 @@ def test_two_processes_never_share_a_slot_or_a_lease(backend, tmp_path, request)
     barrier = ctx.Barrier(procs_count, timeout=30)
     holders, overlaps = ctx.Value("i", 0), ctx.Value("i", 0)
     wins, taken = ctx.Array("i", LEASE_ROUNDS), ctx.Array("i", procs_count)
-    shared = (barrier, holders, overlaps, wins, taken)
+    calls = ctx.Array("i", procs_count)
+    shared = (barrier, holders, overlaps, wins, taken, calls)
+    with closing(_open_spec(spec)) as store:
+        store.create_job(job("shared"))
     procs = [
         ctx.Process(target=_contend, args=(spec, i, shared)) for i in range(procs_count)
     ]
@@ -596,3 +614,6 @@ def test_two_processes_never_share_a_slot_or_a_lease(backend, tmp_path, request)
     assert min(taken) > 0 and sum(taken) > 20, list(taken)
     with closing(_open_spec(spec)) as store:
         assert store.slot_count("hot") == 0
+        assert store.incr("hits", LONG) == sum(calls) + 1  # no increment lost
+        fields = set(store.get_job("shared")) - set(job("shared"))
+        assert len(fields) == sum(calls)  # no update lost

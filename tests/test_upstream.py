@@ -104,7 +104,8 @@ def test_generate_body_carries_strings_and_gen_count(jimeng, upstream):
     core = abilities["generate"]["core_param"]
     assert core["model"] == body["extend"]["root_model"] == DRAFT.model_key
     assert core["seed"] == 42 and core["prompt"] == "a cat"
-    assert json.loads(body["metrics_extra"])["benefitCount"] == 2
+    scene = json.loads(json.loads(body["metrics_extra"])["sceneOptions"])[0]
+    assert scene["benefitCount"] == 2 and scene["modelReqKey"] == DRAFT.model_key
 
 
 # --- other endpoints ----------------------------------------------------------
@@ -450,7 +451,7 @@ def _unconfirmed(upstream):
 def test_errors_after_a_submit_say_do_not_retry(
     make_app, upstream, script, status, code
 ):
-    app = make_app(GENERATION_TIMEOUT=1.0)
+    app = make_app(GENERATION_TIMEOUT=0.5)
     app.extensions["jimeng"]["generations"].submitter.grace = 0.1
     script(upstream)
     response = app.test_client().post(

@@ -56,7 +56,9 @@ def create_chat_completion() -> ResponseReturnValue:
         raise job_error(job)
     include_usage = bool((params["stream_options"] or {}).get("include_usage"))
     show = params.get("progress")
-    progress = PROGRESS if (config["CHAT_PROGRESS_TEXT"] if show is None else show) else ""
+    progress = (
+        PROGRESS if (config["CHAT_PROGRESS_TEXT"] if show is None else show) else ""
+    )
     writer = ChunkWriter(job["spec"]["completion_id"], raw_model, int(time.time()))
     tick = config["SSE_KEEPALIVE_INTERVAL"]
     body = stream_completion(

@@ -97,5 +97,4 @@ def respond(who: Caller, kind: str, spec: dict[str, Any], callback: str | None):
     return job["result"], 200, result_headers(job)
 
 
-
 __all__ = ["caller", "respond", "wait", "job_error", "accepted", "start"]

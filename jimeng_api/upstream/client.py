@@ -40,6 +40,7 @@ from .sessions import AccountSession, SessionPool, Site
 log = logging.getLogger(__name__)
 
 GENERATE = "/mweb/v1/aigc_draft/generate"
+COMMON_CONFIG = "/mweb/v1/get_common_config"
 HISTORY = "/mweb/v1/get_history_by_ids"
 USER_CREDIT = "/commerce/v1/benefits/user_credit"
 CREDIT_RECEIVE = "/commerce/v1/benefits/credit_receive"
@@ -372,6 +373,11 @@ class JimengClient:
             if isinstance(raw, dict):
                 records[history_id] = parse_record(raw)
         return records
+
+    def common_config(self, token: str) -> Any:
+        """The site's model capability table, as the web client reads it."""
+        body = b'{"is_client_filter":false,"need_beta_model":true}'
+        return self._call(COMMON_CONFIG, token, body)
 
     def credits(self, token: str) -> dict[str, int]:
         """Return the account's credit balance (§3.1)."""

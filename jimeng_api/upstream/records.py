@@ -10,8 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import APIError, ContentFilteredError, GenerationFailedError
-from ..errors import InsufficientQuotaError
+from ..errors import (
+    APIError,
+    ContentFilteredError,
+    GenerationFailedError,
+    InsufficientQuotaError,
+)
 
 PROCESSING = 20
 POST_PROCESSING = frozenset({42, 45})  # images appear one by one

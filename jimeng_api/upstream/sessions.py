@@ -206,5 +206,3 @@ class SessionPool:
         session.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
         session.jimeng_query = self.site.query(jar["_tea_web_id"])
         return session
-
-

@@ -319,6 +319,11 @@ def test_generate_without_streaming_uses_the_images_endpoint(api: Server, page):
 def test_desktop_screenshot_in_english(api: Server, open_page):
     page = open_page(locale="en-US")
     open_playground(page, api.base_url + "/")
+    page.fill("#prompt", "a lighthouse at dusk, oil painting")
+    choose(page, "ratio", "1:1")
+    choose(page, "n", "2")
+    page.click("#generate")
+    assert_done(page)
     fill_form(page, "a red fox in the snow, watercolor")
     page.click("#generate")
     assert_done(page)
@@ -394,7 +399,18 @@ def test_history_is_kept_and_has_lightbox_copy_download_rerun_delete(
     assert page.text_content("#history-count") == "1 条"
 
 
-def test_cancel_explains_itself_and_keeps_what_arrived(api: Server, page):
+@pytest.fixture
+def slow_tasks(simulator: str) -> Iterator[None]:
+    """Simulated tasks of 10 s, time enough to think about cancelling."""
+    config = simulator + "/__sim/config"
+    requests.post(config, json={"task_seconds": 10}, timeout=10).raise_for_status()
+    try:
+        yield
+    finally:
+        requests.post(config, json={"task_seconds": TASK_SECONDS}, timeout=10)
+
+
+def test_cancel_explains_itself_and_keeps_what_arrived(api: Server, page, slow_tasks):
     open_playground(page, api.base_url + "/")
     fill_form(page, "a slow river")
     page.click("#generate")
