@@ -192,6 +192,12 @@ class Config:
     LEASE_TTL = _float("LEASE_TTL", 15, 1, 600)
     SLOT_TTL = _float("SLOT_TTL", 120, 5, 86400)
 
+    # --- rate limits (per minute, on the store: they hold across workers and
+    # hosts; 0 = off) ---
+    RATE_LIMIT_PER_IP = _int("RATE_LIMIT_PER_IP", 600, 0, 10**7)
+    RATE_LIMIT_PER_ACCOUNT = _int("RATE_LIMIT_PER_ACCOUNT", 120, 0, 10**7)
+    RATE_LIMIT_TOKEN_CHECK = _int("RATE_LIMIT_TOKEN_CHECK", 20, 0, 10**7)
+
     # --- observability ---
     METRICS_TOKEN = _str("METRICS_TOKEN", "")
 
@@ -231,6 +237,9 @@ class TestingConfig(Config):
     JIMENG_SESSION_FILE = ""
     API_KEYS = ()
     STORE_URL = "memory://"
+    RATE_LIMIT_PER_IP = 0
+    RATE_LIMIT_PER_ACCOUNT = 0
+    RATE_LIMIT_TOKEN_CHECK = 0
     POLL_FIRST_DELAY = 0.0
     POLL_EXPECTED_SECONDS = 1.0
     POLL_FINISHING_INTERVAL = 0.05
@@ -260,14 +269,22 @@ def validate(settings: dict) -> None:
     """Refuse combinations that are valid one by one but unsafe together."""
     if settings["POLL_FINISHING_INTERVAL"] > settings["POLL_MAX_INTERVAL"]:
         raise ConfigError("POLL_FINISHING_INTERVAL must not exceed POLL_MAX_INTERVAL")
-    if settings["STORE_URL"].startswith(("redis", "unix")) and not settings[
-        "STORE_SECRET"
-    ]:
+    if (
+        settings["STORE_URL"].startswith(("redis", "unix"))
+        and not settings["STORE_SECRET"]
+    ):
         raise ConfigError(
             "STORE_URL names Redis but STORE_SECRET is empty: every host must "
             "share one STORE_SECRET to continue each other's jobs."
         )
     pooled = settings["JIMENG_SESSION_IDS"] or settings["JIMENG_SESSION_FILE"]
+    if settings["API_KEYS"] and not pooled:
+        raise ConfigError(
+            "API_KEYS is set but there is no pool (JIMENG_SESSION_IDS or "
+            "JIMENG_SESSION_FILE): in passthrough mode callers send their own "
+            "session ids, so the keys would be forwarded to Jimeng as cookies. "
+            "Add the pool, or unset API_KEYS."
+        )
     if pooled and not settings["API_KEYS"] and not settings["ALLOW_OPEN_POOL"]:
         raise ConfigError(
             "JIMENG_SESSION_IDS/JIMENG_SESSION_FILE is set but API_KEYS is empty: "

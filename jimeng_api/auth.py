@@ -14,6 +14,7 @@ import hmac
 from flask import current_app, request
 
 from .errors import AuthenticationError
+from .extensions import get_limiter
 from .jobs import Caller
 from .roster import parse_bearer, pooled
 from .upstream import account_id
@@ -31,6 +32,7 @@ def caller() -> Caller:
         return Caller(owner=_key_owner(require_api_key()), tokens=None)
     tokens = bearer_tokens()
     accounts = sorted({account_id(t) for t in tokens})
+    get_limiter().accounts(accounts, current_app.config["RATE_LIMIT_PER_ACCOUNT"])
     return Caller(owner="acct:" + _digest(",".join(accounts)), tokens=tokens)
 
 

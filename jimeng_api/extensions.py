@@ -11,12 +11,13 @@ from .accounts import Accounts
 from .fetcher import SafeFetcher
 from .generations import Generations
 from .jobs import Jobs
+from .limits import init_rate_limits
 from .model_list import ModelList
 from .poller import Poller
 from .results import Renderer
 from .roster import Roster, pooled, reload_on_sighup
 from .sealing import Sealer, load_secret
-from .store import Store, open_store
+from .store import Store, StoreError, open_store
 from .submission import Submitter
 from .tasks import task_object
 from .upstream import JimengClient
@@ -29,10 +30,8 @@ def init_services(app: Flask) -> None:
     store = open_store(config["STORE_URL"], config["DATA_DIR"])
     client = JimengClient(config)
     fetcher = SafeFetcher(config)
-    roster = Roster(config) if pooled(config) else None
-    if roster and roster.path:
-        reload_on_sighup(roster)
     sealer = Sealer(load_secret(config["STORE_SECRET"], config["DATA_DIR"]))
+    roster = _roster(config, store, sealer) if pooled(config) else None
     accounts = Accounts(store, client, config, pooled=roster is not None)
     jobs = Jobs(store, config)
     generations: Generations
@@ -48,7 +47,9 @@ def init_services(app: Flask) -> None:
     jobs.on_finish.append(lambda job: _notify(webhooks, job))
     model_list = ModelList(client, store, config)
     submitter.on_retired = model_list.retire
+    limiter = init_rate_limits(app, store)
     app.extensions["jimeng"] = {
+        "limiter": limiter,
         "store": store,
         "client": client,
         "fetcher": fetcher,
@@ -59,6 +60,27 @@ def init_services(app: Flask) -> None:
         "poller": poller,
         "models": model_list,
     }
+
+
+def _roster(config: Any, store: Store, sealer: Sealer) -> Roster:
+    """The pool, with the last good session file kept in the store."""
+
+    def remember(tokens: list[str]) -> None:
+        try:
+            store.set_key("roster:last-good", sealer.seal(tokens))
+        except StoreError:
+            pass
+
+    def recall() -> list[str]:
+        try:
+            return sealer.unseal(store.get_key("roster:last-good"))
+        except StoreError:
+            return []
+
+    roster = Roster(config, remember, recall)
+    if roster.path:
+        reload_on_sighup(roster)
+    return roster
 
 
 def _notify(webhooks: Webhooks, job: dict[str, Any]) -> None:
@@ -97,6 +119,10 @@ def get_jobs() -> Jobs:
 
 def get_generations() -> Generations:
     return _service("generations")
+
+
+def get_limiter() -> Any:
+    return _service("limiter")
 
 
 def get_model_list() -> ModelList:

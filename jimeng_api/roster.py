@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from . import metrics
@@ -67,7 +68,17 @@ def read_session_file(path: str) -> list[str]:
 class Roster:
     """The pooled accounts: configured order, reloads, lookup by account id."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(
+        self,
+        config: Any,
+        remember: Callable[[list[str]], None] | None = None,
+        recall: Callable[[], list[str]] | None = None,
+    ) -> None:
+        """*remember*/*recall* keep the last good file outside this process (in
+        the store, sealed), so a worker that starts while the file is missing
+        still has it."""
+        self.remember = remember or (lambda tokens: None)
+        self.recall = recall or list
         self.path = config["JIMENG_SESSION_FILE"]
         self.limit = config["MAX_TOKENS_PER_REQUEST"]
         self.check_interval = FILE_CHECK_INTERVAL
@@ -93,6 +104,7 @@ class Roster:
                 self._file_stamp = self._stamp()
                 from_file = read_session_file(self.path)
                 self.file_ok = True
+                self.remember(from_file)
             except (OSError, UnicodeError) as exc:  # never show the file's content
                 reason = getattr(exc, "strerror", None) or type(exc).__name__
                 log.error(
@@ -102,6 +114,7 @@ class Roster:
                     reason,
                 )
                 self.file_ok = False
+                from_file = from_file or self.recall()
         tokens = list(dict.fromkeys(self._fixed + from_file))
         if tokens != self._tokens:
             names = ", ".join(token_id(t) for t in tokens) or "none"

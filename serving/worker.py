@@ -167,13 +167,14 @@ class GuardedGeventWorker(GeventWorker):
             status, reason, code = known
             message = redact.redact(str(exc))[:300]
             self.log.warning("Invalid request from ip=%s: %s", addr[0], message)
-            if not req and hasattr(exc, "req"):
-                req = exc.req
+            header_error = (http_errors.InvalidHeader, http_errors.InvalidHeaderName)
+            if not req and isinstance(exc, header_error):
+                req = getattr(exc, "req", None)  # for the access log, as gunicorn
         else:
             status, reason, code = 500, "Internal Server Error", "server_error"
             message = "The server had an error while processing your request."
             self.log.exception("Error handling request")
-        if req is not None:
+        if req is not None and hasattr(req, "body"):
             self.access_log_error(req, client, addr, status, reason, started)
         try:
             with gevent.Timeout(2, False):

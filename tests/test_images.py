@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from jimeng_api.extensions import get_generator
-
 URLS = [f"https://p9-dreamina-sign.byteimg.com/img/{i}.jpeg" for i in range(4)]
 CAT = {"prompt": "a cat"}
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def draft_of(call) -> dict:
     return json.loads(json.loads(call.request.body)["draft_content"])
+
+
+def core_of(call) -> dict:
+    return draft_of(call)["component_list"][0]["abilities"]["generate"]["core_param"]
 
 
 def test_timeline_20_42_45_50_returns_every_image(client, upstream):
@@ -30,6 +35,7 @@ def test_timeline_20_42_45_50_returns_every_image(client, upstream):
     assert response.status_code == 200
     assert response.json["data"] == [{"url": u} for u in URLS]
     assert isinstance(response.json["created"], int)
+    assert response.headers["X-Task-Id"].startswith("task_")
     assert len(upstream.calls(upstream.HISTORY)) == 5
     assert len(upstream.calls(upstream.GENERATE)) == 1
 
@@ -79,9 +85,7 @@ def test_size_and_ratio_reach_the_draft(
     upstream.generation("h1", URLS)
     response = client.post("/v1/images/generations", json={**CAT, **fields})
     assert response.status_code == 200, response.json
-    core = draft_of(upstream.calls(upstream.GENERATE)[0])["component_list"][0][
-        "abilities"
-    ]["generate"]["core_param"]
+    core = core_of(upstream.calls(upstream.GENERATE)[0])
     info = core["large_image_info"]
     assert (core["image_ratio"], info["width"], info["height"]) == (
         ratio,
@@ -95,25 +99,67 @@ def test_negative_prompt_alias_and_seed(client, upstream):
     upstream.generation("h1", URLS)
     body = {**CAT, "negativePrompt": "blurry", "seed": 7, "sample_strength": 0.7}
     client.post("/v1/images/generations", json=body)
-    core = draft_of(upstream.calls(upstream.GENERATE)[0])["component_list"][0][
-        "abilities"
-    ]["generate"]["core_param"]
+    core = core_of(upstream.calls(upstream.GENERATE)[0])
     assert core["negative_prompt"] == "blurry"
     assert core["seed"] == 7 and core["sample_strength"] == 0.7
 
 
-def test_b64_json_downloads_each_image(client, upstream):
-    upstream.generation("h1", URLS[:2])
-    for i, url in enumerate(URLS[:2]):
-        upstream.mock.get(url, body=b"\x89PNG-%d" % i)
-    response = client.post(
-        "/v1/images/generations", json={**CAT, "response_format": "b64_json"}
+def test_draft_versions_follow_the_model_generation(client, upstream):
+    upstream.generation("h1", URLS)
+    upstream.generation("h2", URLS)
+    client.post("/v1/images/generations", json={**CAT, "model": "jimeng-4.0"})
+    client.post("/v1/images/generations", json={**CAT, "model": "jimeng-3.0"})
+    modern, legacy = (draft_of(c) for c in upstream.calls(upstream.GENERATE))
+    assert modern["version"] == "3.3.9" and legacy["version"] == "3.0.2"
+
+
+# --- b64_json: the images are fetched (by the real fetcher) ----------------------------
+
+
+class _Images(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        index = self.path.rsplit("/", 1)[-1].split(".")[0]
+        body = PNG + f"-{index}".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def image_host():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Images)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_b64_json_downloads_each_image(make_app, upstream, image_host):
+    app = make_app(
+        IMAGE_FETCH_ALLOWED_HOSTS=("127.0.0.1",),
+        FETCH_ALLOW_PRIVATE_HOSTS=("127.0.0.1",),
     )
+    urls = [f"{image_host}/img/{i}.png" for i in range(2)]
+    upstream.submitted("h1")
+    upstream.record("h1", 50, urls)
+    response = app.test_client().post(
+        "/v1/images/generations",
+        json={**CAT, "response_format": "b64_json"},
+        headers={"Authorization": "Bearer s"},
+    )
+    assert response.status_code == 200, response.json
     data = response.json["data"]
     assert [base64.b64decode(d["b64_json"]) for d in data] == [
-        b"\x89PNG-0",
-        b"\x89PNG-1",
+        PNG + b"-0",
+        PNG + b"-1",
     ]
+    assert all(set(d) == {"b64_json"} for d in data)
 
 
 def test_b64_json_refuses_urls_outside_the_allowlist(client, upstream):
@@ -123,6 +169,11 @@ def test_b64_json_refuses_urls_outside_the_allowlist(client, upstream):
     )
     assert response.status_code == 502
     assert response.json["error"]["code"] == "image_host_not_allowed"
+    assert response.headers["x-should-retry"] == "false"  # it was paid for
+    assert "internal.png" not in response.json["error"]["message"]
+
+
+# --- refused before anything is submitted ------------------------------------------------
 
 
 def test_unknown_model_is_refused_before_submitting(client, upstream):
@@ -143,7 +194,9 @@ def test_unknown_model_is_refused_before_submitting(client, upstream):
         ({**CAT, "n": 0}, "n"),
         ({**CAT, "n": "2"}, "n"),
         ({**CAT, "n": 9}, "n"),
-        ({**CAT, "n": 5, "model": "jimeng-3.0"}, "n"),
+        ({**CAT, "n": 5}, "n"),  # at most 4 per request, whatever the model
+        ({**CAT, "n": 5, "model": "jimeng-4.0"}, "n"),
+        ({**CAT, "n": 8, "model": "jimeng-5.0"}, "n"),
         ({**CAT, "size": "banana"}, "size"),
         ({**CAT, "width": -5, "height": 10}, "width"),
         ({**CAT, "sample_strength": 3}, "sample_strength"),
@@ -157,6 +210,17 @@ def test_invalid_bodies_are_400_naming_the_param(client, upstream, body, param):
     assert response.status_code == 400, response.json
     assert response.json["error"]["param"] == param
     assert upstream.calls(upstream.GENERATE) == []
+
+
+def test_four_images_is_the_most_a_request_may_ask_for(client, upstream):
+    upstream.submitted("h1")
+    upstream.record("h1", 50, URLS)
+    response = client.post(
+        "/v1/images/generations", json={**CAT, "n": 4, "model": "jimeng-4.0"}
+    )
+    assert response.status_code == 200
+    refused = client.post("/v1/images/generations", json={**CAT, "n": 5})
+    assert "at most 4" in refused.json["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -196,6 +260,9 @@ def test_bearer_scheme_is_case_insensitive_and_tokens_trimmed(app, upstream):
     assert "sessionid=tok-1;" in cookie
 
 
+# --- failures after the submit --------------------------------------------------------
+
+
 def test_content_filter_submits_exactly_once(client, upstream):
     upstream.submitted("h1")
     upstream.record("h1", 20)
@@ -221,90 +288,10 @@ def test_status_10_without_images_is_a_failure_not_an_empty_success(client, upst
     upstream.record("h1", 10)
     response = client.post("/v1/images/generations", json=CAT)
     assert response.status_code == 502
-
-
-def test_poll_failures_are_retried_and_never_resubmit(client, upstream):
-    upstream.submitted("h1")
-    upstream.raw(upstream.HISTORY, status=502, body="<html>oops</html>")
-    upstream.raw(upstream.HISTORY, status=200, body="garbage")
-    upstream.record("h1", 50, URLS)
-    response = client.post("/v1/images/generations", json=CAT)
-    assert response.status_code == 200
-    assert len(upstream.calls(upstream.GENERATE)) == 1
-
-
-def test_missing_record_keeps_polling(client, upstream):
-    upstream.submitted("h1")
-    upstream.reply(upstream.HISTORY, {})
-    upstream.record("h1", 50, URLS)
-    assert client.post("/v1/images/generations", json=CAT).status_code == 200
-
-
-def test_deadline_is_a_504_naming_the_record(app, upstream):
-    app.config["GENERATION_TIMEOUT"] = 0.3
-    app.config["POLL_INTERVAL"] = 0.05
-    upstream.submitted("h-slow")
-    upstream.record("h-slow", 20)
-    response = app.test_client().post(
-        "/v1/images/generations", json=CAT, headers={"Authorization": "Bearer s"}
-    )
-    assert response.status_code == 504
-    assert "h-slow" in response.json["error"]["message"]
-    assert response.headers["x-should-retry"] == "false"
-    assert len(upstream.calls(upstream.GENERATE)) == 1
-
-
-def test_failover_to_the_next_session_and_cooldown(app, upstream, monkeypatch):
-    monkeypatch.setattr("random.randrange", lambda n: 0)
-    upstream.reply(upstream.GENERATE, None, ret="1015", errmsg="login error")
-    upstream.submitted("h1")
-    upstream.record("h1", 50, URLS)
-    client = app.test_client()
-    headers = {"Authorization": "Bearer dead,alive"}
-    response = client.post("/v1/images/generations", json=CAT, headers=headers)
-    assert response.status_code == 200
-    cookies = [c.request.headers["Cookie"] for c in upstream.calls(upstream.GENERATE)]
-    assert "sessionid=dead;" in cookies[0] and "sessionid=alive;" in cookies[1]
-    with app.app_context():
-        assert get_generator().cooldowns.cooling("dead")
-    upstream.submitted("h2")
-    upstream.record("h2", 50, URLS)
-    client.post("/v1/images/generations", json=CAT, headers=headers)
-    third = upstream.calls(upstream.GENERATE)[2].request.headers["Cookie"]
-    assert "sessionid=alive;" in third  # the dead one is skipped while cooling
-
-
-def test_every_session_failing_gives_the_most_useful_error(app, upstream):
-    upstream.reply(upstream.GENERATE, None, ret="1015", errmsg="login error")
-    upstream.reply(upstream.GENERATE, None, ret="1006", errmsg="积分不足")
-    upstream.reply(upstream.RECEIVE, None, ret="1014", errmsg="system busy")
-    response = app.test_client().post(
-        "/v1/images/generations", json=CAT, headers={"Authorization": "Bearer a,b"}
-    )
-    assert response.status_code in (401, 429)
     assert response.headers["x-should-retry"] == "false"
 
 
-def test_daily_grant_is_claimed_once_then_resubmitted(client, upstream):
-    upstream.reply(upstream.GENERATE, None, ret="1006", errmsg="积分不足")
-    upstream.submitted("h1")
-    upstream.reply(upstream.RECEIVE, {"receive_quota": 60, "cur_total_credits": 60})
-    upstream.record("h1", 50, URLS)
-    response = client.post("/v1/images/generations", json=CAT)
-    assert response.status_code == 200
-    assert len(upstream.calls(upstream.RECEIVE)) == 1
-    assert len(upstream.calls(upstream.GENERATE)) == 2
-    assert upstream.calls(upstream.CREDIT) == []  # no credit check before submitting
-
-
-def test_daily_grant_is_not_claimed_twice_a_day(client, upstream):
-    upstream.reply(upstream.GENERATE, None, ret="1006", errmsg="积分不足")
-    upstream.reply(upstream.RECEIVE, None, ret="1014", errmsg="system busy")
-    first = client.post("/v1/images/generations", json=CAT)
-    second = client.post("/v1/images/generations", json=CAT)
-    assert first.status_code == second.status_code == 429
-    assert first.json["error"]["type"] == "insufficient_quota"
-    assert len(upstream.calls(upstream.RECEIVE)) == 1
+# --- /v1/models ---------------------------------------------------------------------------
 
 
 def test_models_lists_every_model(client):

@@ -534,6 +534,7 @@ def test_open_store_with_an_unusable_data_dir_raises_store_error(tmp_path):
 # --- two processes ---------------------------------------------------------------
 
 LEASE_ROUNDS = 15
+OPEN_ROUNDS = 8
 HAMMER_SECONDS = 1.0
 
 
@@ -587,7 +588,7 @@ def _race(store, index, barrier, holders, overlaps, wins, taken, calls) -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
-def test_two_processes_never_share_a_slot_or_a_lease(backend, tmp_path, request):
+def test_two_processes_share_the_store_safely(backend, tmp_path, request):
     if backend == "sqlite":
         spec: tuple[str, ...] = ("sqlite", str(tmp_path / "shared.db"))
     else:
@@ -617,3 +618,31 @@ def test_two_processes_never_share_a_slot_or_a_lease(backend, tmp_path, request)
         assert store.incr("hits", LONG) == sum(calls) + 1  # no increment lost
         fields = set(store.get_job("shared")) - set(job("shared"))
         assert len(fields) == sum(calls)  # no update lost
+
+
+def _open_together(directory: str, barrier: Any, index: int) -> None:
+    """Open a new file at the same moment as the others, several times."""
+    try:
+        for round_no in range(OPEN_ROUNDS):
+            barrier.wait()
+            with closing(SqliteStore(f"{directory}/{round_no}.db")) as store:
+                store.set_key(f"k{index}", "v")
+    except BaseException:
+        barrier.abort()
+        raise
+
+
+def test_processes_create_one_sqlite_file_together(tmp_path):
+    """Workers that start at once all create the file and switch it to WAL."""
+    ctx, count = multiprocessing.get_context("spawn"), 4
+    barrier = ctx.Barrier(count, timeout=30)
+    args = [(str(tmp_path), barrier, i) for i in range(count)]
+    procs = [ctx.Process(target=_open_together, args=a) for a in args]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+    assert [proc.exitcode for proc in procs] == [0] * count
+    for round_no in range(OPEN_ROUNDS):
+        with closing(SqliteStore(str(tmp_path / f"{round_no}.db"))) as store:
+            assert [store.get_key(f"k{i}") for i in range(count)] == ["v"] * count

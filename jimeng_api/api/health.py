@@ -1,10 +1,15 @@
-"""``GET /ping`` (health check) and ``GET /`` (the playground page)."""
+"""``GET /ping`` (liveness), ``GET /health`` (readiness: the store, the session
+file) and ``GET /`` (the playground page)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from flask import Blueprint, Response
+from flask.typing import ResponseReturnValue
+
+from ..extensions import get_roster, get_store
+from ..store import StoreError
 
 bp = Blueprint("health", __name__)
 
@@ -17,6 +22,28 @@ INDEX_HTML = (
 def ping() -> Response:
     """Answer ``pong``: the process is up and serving."""
     return Response("pong", mimetype="text/plain")
+
+
+@bp.get("/health")
+def health() -> ResponseReturnValue:
+    """Report what the service depends on; 503 while the store is unusable.
+
+    A session file that could not be reread is reported (``degraded``) but
+    keeps the service up: the last good list stays in use."""
+    checks: dict[str, str] = {}
+    try:
+        get_store().ping()
+        checks["store"] = "ok"
+    except StoreError:
+        checks["store"] = "unavailable"
+    roster = get_roster()
+    if roster is not None and roster.path:
+        checks["session_file"] = (
+            "ok" if roster.file_ok else "unreadable (last good list in use)"
+        )
+    status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
+    code = 503 if checks["store"] != "ok" else 200
+    return {"status": status, "checks": checks}, code
 
 
 @bp.get("/")

@@ -11,15 +11,16 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from gevent.pool import Pool as GreenPool
 
 from ..auth import bearer_tokens, require_api_key
 from ..errors import APIError
-from ..extensions import get_accounts, get_client, get_roster
+from ..extensions import get_accounts, get_client, get_limiter, get_roster
 from ..logs import mask, token_id
 from ..schemas import load_json, read_json_object, token_check_schema
+from ..upstream import account_id
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ def account_tokens() -> list[str]:
     """The accounts this request may inspect: the pool's, or the Bearer's."""
     roster = get_roster()
     if roster is None:
-        return bearer_tokens()
+        tokens = bearer_tokens()
+        limit = current_app.config["RATE_LIMIT_PER_ACCOUNT"]
+        get_limiter().accounts([account_id(t) for t in tokens], limit)
+        return tokens
     require_api_key()
     return roster.tokens()
 

@@ -84,8 +84,7 @@ class SqliteStore(Store):
             return self._conn
         if self._conn is not None:
             # forked: never use or close the parent's handle in the child
-            self._inherited.append(self._conn)
-            self._conn = None
+            pass
         self._pid = os.getpid()
         self._conn = self._open()
         return self._conn
