@@ -191,6 +191,9 @@ class Config:
     JOB_TTL = _float("JOB_TTL", 86400, 60, 30 * 86400)
     LEASE_TTL = _float("LEASE_TTL", 15, 1, 600)
     SLOT_TTL = _float("SLOT_TTL", 120, 5, 86400)
+    # seconds without work after which a worker's poller stops until the next
+    # job (0: never; it also adopts dead workers' jobs, so keep 0 in production)
+    POLLER_IDLE_EXIT = _float("POLLER_IDLE_EXIT", 0, 0, 86400)
 
     # --- rate limits (per minute, on the store: they hold across workers and
     # hosts; 0 = off) ---
@@ -237,6 +240,7 @@ class TestingConfig(Config):
     JIMENG_SESSION_FILE = ""
     API_KEYS = ()
     STORE_URL = "memory://"
+    POLLER_IDLE_EXIT = 3.0
     RATE_LIMIT_PER_IP = 0
     RATE_LIMIT_PER_ACCOUNT = 0
     RATE_LIMIT_TOKEN_CHECK = 0

@@ -76,10 +76,14 @@ class Generations:
         return self._submit(job)
 
     def _submit(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Submit under the job's lease: whoever holds it is the only sender."""
         lease = "job:" + job["id"]
-        self.store.acquire_lease(lease, self.poller.holder, self.lease_ttl)
+        if not self.store.acquire_lease(lease, self.poller.holder, self.lease_ttl):
+            return job  # a poller adopted it first and submits it
         try:
-            job = self.submitter.submit(job)
+            job = self.jobs.get(job["id"]) or job
+            if job["phase"] == "new":
+                job = self.submitter.submit(job)
         finally:
             self.store.release_lease(lease, self.poller.holder)
         self.poller.hand_over(job)

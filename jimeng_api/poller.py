@@ -75,6 +75,7 @@ class Poller:
         self.lease_ttl = config["LEASE_TTL"]
         self.min_interval = config["POLL_MIN_INTERVAL"]
         self.stall = config["STALL_SECONDS"]
+        self.idle_exit = config["POLLER_IDLE_EXIT"]
         self.settings = schedule.Settings.from_config(config)
         self.durations = schedule.Durations()
         self.tracked: dict[str, Tracked] = {}
@@ -98,6 +99,7 @@ class Poller:
         threading.Thread(target=self._run, name="poller", daemon=True).start()
 
     def _run(self) -> None:
+        idle_since = time.monotonic()
         while True:
             try:
                 self.step(time.time())
@@ -105,6 +107,12 @@ class Poller:
                 log.warning("poller: store unavailable (%s)", exc)
             except Exception:  # the loop must survive any one bad job
                 log.exception("poller step failed")
+            if self.tracked or self.busy:
+                idle_since = time.monotonic()
+            elif self.idle_exit and time.monotonic() - idle_since > self.idle_exit:
+                with self._lock:  # tests: many apps, each started on demand
+                    self._started = False
+                return
             time.sleep(TICK)
 
     def step(self, now: float) -> None:
@@ -133,8 +141,19 @@ class Poller:
                 continue  # finished by its parts (generations.py)
             if job.get("phase") == "running":
                 self.track(job)
-            elif job.get("retry_at", 0) <= time.time() or job["phase"] != "waiting":
+            elif self._orphaned(job):
                 self._spawn(job_id, self._submit_orphan, job)
+
+    def _orphaned(self, job: dict[str, Any]) -> bool:
+        """Whether a job that is not running needs this worker: a waiting job
+        whose retry time came, or one whose creator did not submit it in time
+        (the creator submits a new job itself, under its lease)."""
+        now = time.time()
+        if job["phase"] == "waiting":
+            return job.get("retry_at", 0) <= now
+        if job["phase"] == "new":
+            return job["created_at"] < now - self.lease_ttl
+        return True  # submitting: only a dead worker leaves its lease to expire
 
     def track(self, job: dict[str, Any]) -> bool:
         """Poll *job* here if this worker polls (or can poll) its account."""

@@ -280,3 +280,17 @@ def test_a_sync_request_that_waits_too_long_names_its_task(fresh_sim, tmp_path):
         assert task_id in response.json()["error"]["message"]
         assert wait_task(server, task_id)["status"] == "completed"
     assert submissions(fresh_sim) == 1
+
+
+def test_more_than_four_images_are_two_submits_merged_in_one_answer(
+    fresh_sim, tmp_path
+):
+    fresh_sim.configure(task_seconds=1.0)
+    with gunicorn_server(env(fresh_sim, tmp_path, GUNICORN_WORKERS="2")) as server:
+        result = sdk(server).images.generate(
+            model="jimeng-4.0", prompt="eight foxes", n=8
+        )
+    assert len(result.data) == 8
+    assert len({image.url for image in result.data}) == 8
+    assert submissions(fresh_sim) == 2  # 4 + 4, each paid once
+    assert fresh_sim.stats()["duplicate_submit_ids"] == 0

@@ -134,13 +134,32 @@ def test_connections_per_address_are_capped_and_others_still_served(server):
             conn.close()
 
 
+def test_300_slow_clients_on_100_slots_do_not_starve_ping(sim):
+    """The issue's case: 300 dripping connections, GUNICORN_WORKER_CONNECTIONS=100.
+    Before, /ping timed out (a slot was held ~76 s); now a slot frees within the
+    head deadline."""
+    env = api_env(
+        sim,
+        GUNICORN_WORKER_CONNECTIONS="100",
+        CLIENT_HEADER_TIMEOUT=str(HEAD_TIMEOUT),
+        MAX_CONNECTIONS_PER_IP="0",
+    )
+    with gunicorn_server(env) as running:
+        conns = drippers(running, 300)
+        try:
+            assert ping_from(running, "127.0.0.2") < HEAD_TIMEOUT + 1.5
+        finally:
+            for conn in conns:
+                conn.close()
+
+
 # --- point 11: chunked bodies ----------------------------------------------------
 
 
 def chunked(body_chunks: list[bytes]) -> bytes:
     head = (
         b"POST /v1/images/generations HTTP/1.1\r\nHost: x\r\n"
-        b"Authorization: Bearer chunked-session\r\n"
+        b"Authorization: Bearer chunked-session\r\nConnection: close\r\n"
         b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     return head + b"".join(body_chunks)

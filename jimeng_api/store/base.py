@@ -6,7 +6,8 @@ shared by every worker of one host), ``redis`` (several hosts) and ``memory``
 ``SET NX PX``, Lua and TTLs. Nothing above this package knows which one runs.
 
 Records are JSON objects (``dict``); keys and values are strings. Times are Unix
-seconds (``time.time()``), TTLs are seconds (floats allowed).
+seconds (``time.time()``), TTLs are seconds (floats allowed); a TTL <= 0 means
+"expire at once" (backends round TTLs up to at least one millisecond).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class Store(ABC):
     def create_job(self, job: dict[str, Any]) -> None:
         """Insert *job* (it has ``id``, ``owner``, ``status``, ``created_at``).
 
-        Raises ``KeyError`` if a job with that id exists already.
+        Raises ``KeyError`` if a live job with that id exists already (the id of
+        an expired job may be used again), ``ValueError`` if a field is missing.
         """
 
     @abstractmethod
@@ -45,9 +47,12 @@ class Store(ABC):
         self, job_id: str, changes: dict[str, Any], *, ttl: float | None = None
     ) -> dict[str, Any] | None:
         """Merge *changes* into the job's top-level fields atomically and return
-        the new record (None if the job is gone). *ttl*, if given, makes the job
-        expire that many seconds from now (set when it finishes). A change of
-        ``status`` keeps the unfinished index right."""
+        the new record (None if the job is gone or unreadable). The merge is
+        shallow (a nested dict is replaced) and ``None`` is stored as ``null``.
+        ``id``, ``owner`` and ``created_at`` are fixed: changing them raises
+        ``ValueError``. *ttl*, if given, makes the job expire that many seconds
+        from now (set when it finishes); without it an earlier TTL still holds.
+        A change of ``status`` keeps the unfinished index right."""
 
     @abstractmethod
     def delete_job(self, job_id: str) -> bool:
@@ -59,15 +64,19 @@ class Store(ABC):
     ) -> tuple[list[dict[str, Any]], bool]:
         """Return *owner*'s jobs newest first (``created_at``, then id), starting
         after the job with id *after* (exclusive), at most *limit*; and whether
-        more follow."""
+        more follow. An *after* that is not a live job of *owner* gives
+        ``([], False)``; unreadable records are skipped."""
 
     @abstractmethod
     def unfinished_jobs(self, limit: int = 10000) -> list[str]:
-        """Return ids of jobs whose status is in ``UNFINISHED`` (oldest first)."""
+        """Return ids of live jobs whose status is in ``UNFINISHED`` (oldest
+        first, at most *limit*). Ids come from the index: the record of one may
+        be unreadable (``get_job`` then says None)."""
 
     @abstractmethod
     def count_jobs(self) -> dict[str, int]:
-        """Return the number of live (unexpired) jobs by status."""
+        """Return the number of live (unexpired) jobs by status (statuses with
+        no job are absent)."""
 
     # --- keys with TTLs -----------------------------------------------------
     @abstractmethod
@@ -83,13 +92,14 @@ class Store(ABC):
 
     @abstractmethod
     def delete_key(self, key: str, *, value: str | None = None) -> bool:
-        """Delete *key* (only if it holds *value*, when given); return whether
-        something was deleted."""
+        """Delete *key* (only if it holds *value*, when given: compare-and-delete);
+        return whether a live key was deleted."""
 
     @abstractmethod
     def incr(self, key: str, ttl: float) -> int:
         """Add one to the counter *key* and return the new value; a new counter
-        expires *ttl* seconds after its first increment (fixed windows)."""
+        expires *ttl* seconds after its first increment (fixed windows). Raises
+        ``ValueError`` if *key* holds something else than an integer."""
 
     # --- leases -------------------------------------------------------------
     @abstractmethod
@@ -115,7 +125,9 @@ class Store(ABC):
     def take_slot(self, group: str, member: str, cap: int, ttl: float) -> bool:
         """Add *member* to *group* if the group has fewer than *cap* live
         members (or *member* is in it already: then it is renewed); members
-        expire *ttl* seconds after they were taken or last renewed. Atomic."""
+        expire *ttl* seconds after they were taken or last renewed. Atomic.
+        Return whether *member* holds a slot now (a new member never does when
+        *cap* <= 0)."""
 
     @abstractmethod
     def renew_slots(self, group: str, members: list[str], ttl: float) -> None:
@@ -136,8 +148,9 @@ class Store(ABC):
 
     @abstractmethod
     def purge(self) -> int:
-        """Delete what has expired (no-op where the backend expires by itself);
-        return how many entries went."""
+        """Delete what has expired (where the backend expires by itself, only
+        the index entries left behind); return how many entries (Redis: jobs)
+        went."""
 
     def close(self) -> None:  # noqa: B027 - optional for backends
         """Release connections or file handles."""

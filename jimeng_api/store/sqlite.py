@@ -84,7 +84,8 @@ class SqliteStore(Store):
             return self._conn
         if self._conn is not None:
             # forked: never use or close the parent's handle in the child
-            pass
+            self._inherited.append(self._conn)
+            self._conn = None
         self._pid = os.getpid()
         self._conn = self._open()
         return self._conn
