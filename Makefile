@@ -17,7 +17,17 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-run: $(VENV)/.runtime ## serve the API on $$HOST:$$PORT (default 0.0.0.0:8000)
+# The Python that will run the service: the venv's once it exists.
+RUN_PYTHON = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+
+run: ## serve the API on $$HOST:$$PORT (default 0.0.0.0:8000)
+	@$(RUN_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "make run: jimeng-api needs Python 3.11 or newer, and $(RUN_PYTHON) is $$(command -v $(RUN_PYTHON) >/dev/null && $(RUN_PYTHON) -V 2>&1 || echo 'not installed')." >&2; \
+	  echo "  Debian 12: sudo apt-get install python3 python3-venv; elsewhere: make run PYTHON=python3.11" >&2; \
+	  echo "  (an old .venv? rm -rf $(VENV) first)" >&2; exit 1; }
+	@$(RUN_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || test -x $(BIN)/python || { \
+	  echo "make run: $(PYTHON) cannot create a venv. Debian/Ubuntu: sudo apt-get install python3-venv" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(VENV)/.runtime
 	$(BIN)/gunicorn -c gunicorn.conf.py
 
 test: $(VENV)/.dev ## lint, then run the whole test suite

@@ -127,6 +127,8 @@ class Config:
     JIMENG_DRAFT_VERSION = _str("JIMENG_DRAFT_VERSION", "3.3.9")
     JIMENG_LEGACY_DRAFT_VERSION = _str("JIMENG_LEGACY_DRAFT_VERSION", "3.0.2")
     JIMENG_DRAFT_MIN_VERSION = _str("JIMENG_DRAFT_MIN_VERSION", "3.0.2")
+    # per-model draft versions, e.g. "jimeng-5.0=3.3.20,jimeng-4.7=3.3.12"
+    JIMENG_DRAFT_VERSIONS = _list("JIMENG_DRAFT_VERSIONS")
 
     # --- upstream behaviour ---
     UPSTREAM_CONNECT_TIMEOUT = _float("UPSTREAM_CONNECT_TIMEOUT", 3.05, 0.1, 60)
@@ -223,6 +225,56 @@ class Config:
     WEBHOOK_RETRY_BACKOFF = _float("WEBHOOK_RETRY_BACKOFF", 2.0, 0, 300)
     WEBHOOK_TIMEOUT = _float("WEBHOOK_TIMEOUT", 10, 0.1, 120)
     WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
+
+    # --- Dreamina sites and proxies (issue 18) ---
+    # a token (or pool line) prefixed us-, hk-, jp- or sg- uses that Dreamina site
+    # (protocol doc §7); HK and JP use the SG hosts unless their own are set
+    DREAMINA_US_BASE_URL = _url(
+        "DREAMINA_US_BASE_URL", "https://dreamina-api.us.capcut.com"
+    )
+    DREAMINA_US_COMMERCE_URL = _url(
+        "DREAMINA_US_COMMERCE_URL", "https://commerce.us.capcut.com"
+    )
+    DREAMINA_SG_BASE_URL = _url("DREAMINA_SG_BASE_URL", "https://mweb-api-sg.capcut.com")
+    DREAMINA_SG_COMMERCE_URL = _url(
+        "DREAMINA_SG_COMMERCE_URL", "https://commerce-api-sg.capcut.com"
+    )
+    DREAMINA_HK_BASE_URL = (
+        _url("DREAMINA_HK_BASE_URL", "") if _str("DREAMINA_HK_BASE_URL", "") else ""
+    )
+    DREAMINA_HK_COMMERCE_URL = (
+        _url("DREAMINA_HK_COMMERCE_URL", "")
+        if _str("DREAMINA_HK_COMMERCE_URL", "")
+        else ""
+    )
+    DREAMINA_JP_BASE_URL = (
+        _url("DREAMINA_JP_BASE_URL", "") if _str("DREAMINA_JP_BASE_URL", "") else ""
+    )
+    DREAMINA_JP_COMMERCE_URL = (
+        _url("DREAMINA_JP_COMMERCE_URL", "")
+        if _str("DREAMINA_JP_COMMERCE_URL", "")
+        else ""
+    )
+    # the Dreamina browser client's constants (the CN site's are JIMENG_*)
+    DREAMINA_SITE_ORIGIN = _url("DREAMINA_SITE_ORIGIN", "https://dreamina.capcut.com")
+    DREAMINA_APP_ID = _str("DREAMINA_APP_ID", "513641")
+    DREAMINA_APP_VERSION = _str("DREAMINA_APP_VERSION", "8.4.0")
+    DREAMINA_DA_VERSION = _str("DREAMINA_DA_VERSION", "3.3.9")
+    DREAMINA_WEB_VERSION = _str("DREAMINA_WEB_VERSION", "7.5.0")
+    DREAMINA_US_IMAGEX_URL = _url(
+        "DREAMINA_US_IMAGEX_URL", "https://imagex16-normal-us-ttp.capcutapi.us"
+    )
+    DREAMINA_SG_IMAGEX_URL = _url(
+        "DREAMINA_SG_IMAGEX_URL", "https://imagex-normal-sg.capcutapi.com"
+    )
+    # the ImageX service id when get_upload_token names no space_name
+    DREAMINA_SERVICE_ID = _str("DREAMINA_SERVICE_ID", "wopfjsm1ax")
+    # the proxy of every account whose token names none: http://[user:pass@]host:port,
+    # https://, socks4://, socks4a://, socks5:// or socks5h:// ("" = direct)
+    UPSTREAM_PROXY = _str("UPSTREAM_PROXY", "")
+    # passthrough mode: may a caller's Bearer name a proxy (proxy@token)? The
+    # server would connect wherever it says; pool lines may always
+    ALLOW_CLIENT_PROXIES = _bool("ALLOW_CLIENT_PROXIES", False)
 
 
 class DevelopmentConfig(Config):

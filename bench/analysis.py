@@ -202,7 +202,9 @@ def classify(item: dict[str, Any]) -> tuple[str | None, str | None, int]:
     if kind == "async":
         if item.get("lost"):
             return item["lost"], None, 0
-        return check_task(item.get("task"))
+        if item.get("task") is None:
+            return (res["error"] or error_reason(res)), None, 0
+        return check_task(item["task"])
     if res["error"]:
         return res["error"], None, 0
     if res["status"] != 200:

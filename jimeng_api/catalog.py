@@ -1,7 +1,7 @@
 """Image models and sizes: public names, upstream keys, ``image_ratio`` and sizes.
 
-Pure logic (no Flask, no I/O). Protocol doc §4 (models) and §5.2 (``image_ratio``
-enum, resolution tables); fixes quirks Q4 (unknown models fell back silently to
+Pure logic (no Flask, no I/O). Protocol doc §4 (models), §5.2 (``image_ratio``
+enum, resolution tables) and §7 (which models each Dreamina site offers); fixes quirks Q4 (unknown models fell back silently to
 jimeng-3.0) and Q8 (sizes were neither validated nor mapped to a ratio).
 """
 
@@ -66,6 +66,73 @@ ALIASES: dict[str, str] = {
 
 _BY_ID = {model.id: model for model in MODELS}
 _LOOKUP = {**_BY_ID, **{alias: _BY_ID[target] for alias, target in ALIASES.items()}}
+
+
+#: the models each site offers (protocol doc §7); the CN site has them all
+INTERNATIONAL_DEFAULT = "jimeng-4.5"
+_US = ("jimeng-4.5", "jimeng-4.1", "jimeng-4.0", "jimeng-3.0")
+_ASIA = ("jimeng-5.0", "jimeng-4.6", *_US)
+SITE_MODELS: dict[str, tuple[str, ...]] = {
+    "cn": tuple(model.id for model in MODELS),
+    "us": _US,
+    "hk": _ASIA,
+    "jp": _ASIA,
+    "sg": _ASIA,
+}
+SITE_NAMES = {
+    "cn": "the Jimeng (CN) site",
+    "us": "Dreamina US",
+    "hk": "Dreamina HK",
+    "jp": "Dreamina JP",
+    "sg": "Dreamina SG",
+}
+_BY_KEY = {model.key: model for model in MODELS}
+
+
+def site_models(region: str) -> list[Model]:
+    """Return the models an account of *region* may use, newest first."""
+    ids = SITE_MODELS.get(region, SITE_MODELS["cn"])
+    return [model for model in MODELS if model.id in ids]
+
+
+def available_on(model: Model | str, region: str) -> bool:
+    """Return whether *model* (a Model or a public id) exists on *region*'s site."""
+    model_id = model.id if isinstance(model, Model) else model
+    return model_id in SITE_MODELS.get(region, SITE_MODELS["cn"])
+
+
+def not_on_site(model: Model | str, regions: object) -> InvalidRequestError:
+    """The 400 for a model none of *regions* (a region or several) offers; it
+    names the models they do offer."""
+    model_id = model.id if isinstance(model, Model) else str(model)
+    wanted = [regions] if isinstance(regions, str) else sorted(set(regions))
+    offered = [m.id for m in MODELS if any(available_on(m, r) for r in wanted)]
+    where = ", ".join(SITE_NAMES.get(r, r) for r in wanted)
+    return InvalidRequestError(
+        f"The model '{_show(model_id, 80)}' is not available on {where}. "
+        f"Available models: {', '.join(offered)}.",
+        param="model",
+        code="model_not_available",
+    )
+
+
+def for_site(model: Model, region: str, *, defaulted: bool = False) -> Model:
+    """Return the model to use on *region*: *model* itself, or, when the caller
+    named none (*defaulted*) and the site lacks the default, the international
+    default (jimeng-4.5); otherwise a 400 naming the site's models."""
+    if available_on(model, region):
+        return model
+    if defaulted:
+        return _BY_ID[INTERNATIONAL_DEFAULT]
+    raise not_on_site(model, region)
+
+
+def require_key_on_site(model_key: str, region: str) -> None:
+    """Refuse (400) to send the upstream model *model_key* to *region*'s site;
+    keys the catalogue does not know are left to the site to judge."""
+    model = _BY_KEY.get(model_key)
+    if model is not None and not available_on(model, region):
+        raise not_on_site(model, region)
 
 
 def _show(value: object, limit: int = 40) -> str:

@@ -8,9 +8,15 @@ paid for survives the expiry of Jimeng's signed URLs.
 from __future__ import annotations
 
 import base64
+import io
 import math
 from collections.abc import Callable
 from typing import Any
+
+from PIL import Image
+
+from .fetchlimits import sniff_image
+from .references import off_loop
 
 FetchAll = Callable[[list[str]], list[bytes]]
 
@@ -21,6 +27,17 @@ def markdown_image(index: int, url: str) -> str:
 
 def markdown_images(urls: list[str]) -> str:
     return "".join(markdown_image(i, url) for i, url in enumerate(urls))
+
+
+def markdown_video(urls: list[str]) -> str:
+    """A chat answer with the video: a Markdown link (chat clients render it)."""
+    return "".join(f"[video_{i}]({url})\n" for i, url in enumerate(urls))
+
+
+def video_result(spec: dict[str, Any], urls: list[str], created: int) -> dict:
+    """The body of the forks' ``/v1/videos/generations``."""
+    data = [{"url": url, "revised_prompt": spec.get("prompt")} for url in urls]
+    return {"created": created, "data": data}
 
 
 def usage(prompt: str, content: str) -> dict[str, int]:
@@ -58,10 +75,116 @@ class Renderer:
     def render(self, job: dict[str, Any], urls: list[str]) -> dict[str, Any]:
         spec, created = job["spec"], int(job["created_at"])
         if job["kind"] == "chat":
-            return completion(spec, markdown_images(urls), created)
+            text = markdown_video(urls) if spec.get("video") else markdown_images(urls)
+            return completion(spec, text, created)
+        if job["kind"] == "video":
+            return video_result(spec, urls, created)
+        formats: set[str] = set()
         if spec.get("response_format") == "b64_json":
-            images = self.fetch_all(urls)
-            data = [{"b64_json": base64.b64encode(b).decode()} for b in images]
+            data = []
+            raws = self.fetch_all(urls)
+            for index, raw in enumerate(raws):
+                raws[index] = b""  # one image at a time beside the body
+                image, fmt = encode_as(
+                    raw, spec.get("output_format"), spec.get("output_compression")
+                )
+                formats.add(fmt)
+                data.append({"b64_json": base64.b64encode(image).decode()})
         else:
             data = [{"url": url} for url in urls]
-        return {"created": created, "data": data}
+        return {"created": created, "data": data, **image_fields(spec, formats)}
+
+
+def image_fields(
+    spec: dict[str, Any], formats: set[str] | None = None
+) -> dict[str, Any]:
+    """OpenAI's ``size``/``quality``/``output_format``/``background`` fields of an
+    images response (``output_format`` only when the bytes are ours to tell),
+    and for ``/v1/images/compositions`` the fields of the iptag fork."""
+    fields: dict[str, Any] = {}
+    if spec.get("size"):
+        fields["size"] = spec["size"]
+    if spec.get("quality"):
+        fields["quality"] = spec["quality"]
+    if formats and len(formats) == 1:
+        fields["output_format"] = next(iter(formats))
+    if spec.get("size"):
+        fields["background"] = "opaque"  # Jimeng renders no transparency
+    if spec.get("composition"):
+        fields["input_images"] = len(spec.get("references") or [])
+        fields["composition_type"] = "multi_image_synthesis"
+    return fields
+
+
+# --- output formats ---------------------------------------------------------------
+
+PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+
+
+def normalise_format(name: str | None) -> str | None:
+    if name is None:
+        return None
+    name = name.lower()
+    return "jpeg" if name == "jpg" else name
+
+
+def encode_as(
+    data: bytes, output_format: str | None, compression: int | None = None
+) -> tuple[bytes, str]:
+    """Return *data* in *output_format* (png, jpeg, webp; None: as it is) and
+    the format it is in. Converted off the event loop; an image that cannot be
+    converted is passed on unchanged."""
+    have = sniff_image(data) or "png"
+    want = normalise_format(output_format)
+    if want is None or want == have or want not in PIL_FORMATS:
+        return data, have
+    try:
+        return off_loop(_convert, data, want, compression), want
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return data, have
+
+
+def _convert(data: bytes, want: str, compression: int | None) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        if want == "jpeg":
+            image = _flatten(image)
+        elif image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGBA")
+        out = io.BytesIO()
+        options: dict[str, Any] = {}
+        if want in ("jpeg", "webp"):
+            options["quality"] = 100 - compression if compression else 90
+        image.save(out, PIL_FORMATS[want], **options)
+        return out.getvalue()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB on white (JPEG has no alpha)."""
+    if image.mode in ("RGBA", "LA", "PA", "P"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def preview(data: bytes, output_format: str | None, side: int = 256) -> bytes:
+    """A small version of an image (longer side *side*) for a stream's
+    ``partial_image`` event, in *output_format*."""
+
+    def shrink() -> bytes:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            want = normalise_format(output_format) or sniff_image(data) or "png"
+            want = want if want in PIL_FORMATS else "png"
+            small = _flatten(image) if want == "jpeg" else image.convert("RGBA")
+            small.thumbnail((side, side), Image.Resampling.LANCZOS)
+            out = io.BytesIO()
+            small.save(out, PIL_FORMATS[want])
+            return out.getvalue()
+
+    try:
+        return off_loop(shrink)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return data

@@ -2,6 +2,20 @@
 server's pool (``JIMENG_SESSION_IDS`` plus ``JIMENG_SESSION_FILE``, reread on
 SIGHUP or when the file changes).
 
+A pool entry is a token (``upstream/sessions.py``: a session id or cookie
+string, maybe ``us-``/``hk-``/``jp-``/``sg-``-prefixed, maybe ``proxy@``-
+prefixed). A file line may also name its site and proxy in leading columns::
+
+    # comments and blank lines are ignored
+    0123456789abcdef0123456789abcdef
+    us-0123456789abcdef0123456789abcdef
+    socks5://user:pass@10.0.0.2:1080@sg-0123456789abcdef0123456789abcdef
+    us   http://user:pass@10.0.0.3:3128   0123456789abcdef0123456789abcdef
+    jp   sessionid=0123…; ttwid=…; odin_tt=…
+
+Tokens, session ids and proxy URLs of the pool are registered with the log
+filter, so none of them is ever logged.
+
 A missing or unreadable session file never stops the service: the last good
 list (and the other sources) stay in use, loudly logged and shown in
 ``/metrics`` and ``/health``.
@@ -18,10 +32,22 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from serving import redact
+
 from . import metrics
 from .errors import AuthenticationError, InvalidRequestError
 from .logs import token_id
-from .upstream.sessions import account_id, session_id
+from .upstream.sessions import (
+    CN,
+    REGIONS,
+    PROXY_SCHEMES,
+    InvalidProxyError,
+    account_id,
+    join_token,
+    parse_proxy,
+    session_id,
+    split_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +56,21 @@ MALFORMED = (
     "Malformed session id in Authorization: use the value of the 'sessionid' "
     "cookie (letters, digits, '-', '_', '.'), or the whole cookie string."
 )
+CLIENT_PROXY = (
+    "A proxy in Authorization (proxy@token) is not accepted by this server "
+    "(ALLOW_CLIENT_PROXIES is off)."
+)
 
 _rosters: weakref.WeakSet[Roster] = weakref.WeakSet()
 
 
-def parse_bearer(header: str | None, limit: int) -> list[str]:
-    """Split ``Bearer a, b,c`` into ``["a", "b", "c"]`` (scheme case-insensitive)."""
+def parse_bearer(
+    header: str | None, limit: int, *, allow_proxies: bool = False
+) -> list[str]:
+    """Split ``Bearer a, b,c`` into ``["a", "b", "c"]`` (scheme case-insensitive).
+
+    A token that names a proxy is refused unless *allow_proxies*: the server
+    would open connections wherever the caller says."""
     scheme, _, value = (header or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise AuthenticationError()
@@ -49,20 +84,78 @@ def parse_bearer(header: str | None, limit: int) -> list[str]:
         )
     if not all(session_id(token) for token in tokens):
         raise AuthenticationError(MALFORMED)
+    if not allow_proxies and any(_names_proxy(token) for token in tokens):
+        raise AuthenticationError(CLIENT_PROXY)
     return tokens
+
+
+_PROXY_STARTS = tuple(f"{scheme}://" for scheme in PROXY_SCHEMES)
+
+
+def _names_proxy(token: str) -> bool:
+    account = split_token(token)
+    return bool(account and account.proxy)
+
+
+def parse_pool_line(line: str) -> str | None:
+    """Return the token of one pool line (``[REGION] [PROXY] TOKEN``, columns in
+    any order, or a token with its own prefixes), or None if it is not one."""
+    region: str | None = None
+    proxy: str | None = None
+    rest = line.strip()
+    while True:
+        head, _, tail = rest.partition(" ") if " " in rest else (rest, "", "")
+        head, tail = head.strip(), tail.strip()
+        if not tail:
+            break
+        if region is None and head.lower() in REGIONS:
+            region, rest = head.lower(), tail
+        elif proxy is None and head.lower().startswith(_PROXY_STARTS):
+            try:
+                proxy = parse_proxy(head).url
+            except InvalidProxyError:
+                return None
+            rest = tail
+        else:
+            break
+    account = split_token(rest)
+    if account is None or not session_id(rest):
+        return None
+    if (region and account.region != CN) or (proxy and account.proxy):
+        return None  # said twice: which one was meant?
+    own_proxy = account.proxy.url if account.proxy else None
+    return join_token(
+        account.credential, region or account.region, proxy or own_proxy
+    )
 
 
 def read_session_file(path: str) -> list[str]:
-    """Return the tokens in *path*: one a line, ``#`` comments and blanks out."""
+    """Return the tokens in *path*: one account a line (see the module
+    docstring), ``#`` comments and blanks out."""
     with open(path, encoding="utf-8") as file:
-        lines = [line.split("#", 1)[0].strip() for line in file]
+        lines = [line.split("#", 1)[0].replace("\t", " ").strip() for line in file]
     tokens = []
     for number, line in enumerate(lines, 1):
-        if line and not session_id(line):
-            log.warning("%s line %d is not a session id; skipped", path, number)
-        elif line:
-            tokens.append(line)
+        token = parse_pool_line(line) if line else None
+        if line and token is None:
+            log.warning("%s line %d is not a pool entry; skipped", path, number)
+        elif token:
+            tokens.append(token)
     return tokens
+
+
+def register_pool_secrets(tokens: Sequence[str]) -> None:
+    """Mask every pooled token, its session id and its proxy URL in all logs."""
+    secrets: list[str] = []
+    for token in tokens:
+        account = split_token(token)
+        secrets.append(token)
+        if account:
+            secrets.append(account.credential)
+            secrets.append(session_id(token) or "")
+            if account.proxy:
+                secrets.append(account.proxy.url)
+    redact.register_secrets(secrets)
 
 
 class Roster:
@@ -116,6 +209,7 @@ class Roster:
                 self.file_ok = False
                 from_file = from_file or self.recall()
         tokens = list(dict.fromkeys(self._fixed + from_file))
+        register_pool_secrets(tokens)
         if tokens != self._tokens:
             names = ", ".join(token_id(t) for t in tokens) or "none"
             log.info("session pool: %d sessions (%s)", len(tokens), names)

@@ -27,6 +27,7 @@ from .accounts import Accounts
 from .errors import (
     APIError,
     InsufficientQuotaError,
+    InvalidRequestError,
     PermissionDeniedError,
     RateLimitError,
     SessionExpiredError,
@@ -34,6 +35,9 @@ from .errors import (
     UpstreamTimeoutError,
 )
 from .jobs import Jobs
+from .references import forget as forget_references
+from .references import load as load_reference
+from .references import setting
 from .sealing import Sealer
 from .upstream import (
     AmbiguousSubmitError,
@@ -42,6 +46,8 @@ from .upstream import (
     ParallelLimitError,
     account_id,
 )
+from .upstream.drafts import BlendDraft, BlendImage
+from .upstream.imagex import ImageUploader, refused_error
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +86,9 @@ class Submitter:
         self.resends = config["UPSTREAM_RETRIES"]
         self.limit = config["MAX_TOKENS_PER_REQUEST"]
         self.on_retired: Callable[[str], None] = lambda model_key: None
+        self.config = config
+        self._uploader: ImageUploader | None = None
+        jobs.on_finish.append(self._forget_references)
 
     def submit(self, job: dict[str, Any]) -> dict[str, Any]:
         """Submit *job* with the first account that takes it; return the job
@@ -107,6 +116,7 @@ class Submitter:
         return self._not_accepted(job, errors)
 
     def _submit_on(self, job: dict[str, Any], token: str) -> dict[str, Any]:
+        draft = self._draft(job, token)  # reference uploads: before submitting
         submit_id = str(uuid.uuid4())
         job = (
             self.jobs.update(
@@ -118,12 +128,64 @@ class Submitter:
             )
             or job
         )
-        draft = Draft(**job["spec"]["draft"])
         try:
             history_id = self._send(token, draft, submit_id, job["deadline"])
         except AmbiguousSubmitError as exc:
             history_id = self._reconcile(token, draft, submit_id, job, exc)
         return self.running(job, history_id)
+
+    # --- reference images (image to image) ---
+
+    @property
+    def uploader(self) -> ImageUploader:
+        if self._uploader is None:
+            c = self.config
+            self._uploader = ImageUploader(
+                self.client,
+                imagex_url=setting(c, "JIMENG_IMAGEX_URL"),
+                region=setting(c, "JIMENG_IMAGEX_REGION"),
+                safety_check=bool(setting(c, "JIMENG_IMAGE_CHECK"))
+                and c["JIMENG_REGION"] == "cn",
+            )
+        return self._uploader
+
+    def _draft(self, job: dict[str, Any], token: str) -> Draft:
+        """The job's draft; with references, a blend draft naming the images
+        uploaded for *token*'s account just now (uploads are per account, and
+        cost nothing: a failure here leaves nothing to reconcile)."""
+        spec = job["spec"]
+        entries = spec.get("references")
+        if not entries:
+            return Draft(**spec["draft"])
+        images = []
+        for entry in entries:
+            data = load_reference(self.jobs.store, entry)
+            if data is None:
+                raise InvalidRequestError(
+                    "The reference images of this task are no longer stored; "
+                    "send the request again.",
+                    param=entry.get("param"),
+                    code="reference_expired",
+                )
+            images.append(data)
+        uploaded = self.uploader.upload_all(token, images)
+        refused = self.uploader.check(token, [u.uri for u in uploaded])
+        if refused is not None:
+            error = refused_error(refused)
+            error.param = entries[refused].get("param")
+            raise error
+        blend = tuple(
+            BlendImage(u.uri, float(e.get("strength", 0.5)))
+            for u, e in zip(uploaded, entries, strict=True)
+        )
+        return BlendDraft(**spec["draft"], images=blend)
+
+    def _forget_references(self, job: dict[str, Any]) -> None:
+        """Drop a finished job's stashed reference bytes (a group's parts share
+        them: the group drops them when its last part ends)."""
+        entries = (job.get("spec") or {}).get("references")
+        if entries and not job.get("parent"):
+            forget_references(self.jobs.store, entries)
 
     def _send(self, token: str, draft: Draft, submit_id: str, deadline: float) -> str:
         """Send; on "no credits", claim the daily grant once and send again

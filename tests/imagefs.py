@@ -88,7 +88,11 @@ def _element_regex(pattern: str) -> str:
             out += "[^/]"
         elif c == "[":
             end = pattern.index("]", i)
-            body = pattern[i + 1 : end].replace("!", "^", 1) if pattern[i + 1] == "!" else pattern[i + 1 : end]
+            body = (
+                pattern[i + 1 : end].replace("!", "^", 1)
+                if pattern[i + 1] == "!"
+                else pattern[i + 1 : end]
+            )
             out += f"[{body}]"
             i = end
         elif c == "\\":
@@ -166,11 +170,17 @@ def _copy(files: dict[str, str], context: list[str], args: str, workdir: str) ->
         inside = [f for f in context if f.startswith(source + "/")]
         if source in context:
             name = posixpath.basename(source)
-            target = posixpath.join(dest, name) if dest.endswith("/") or len(sources) > 1 else dest
+            target = (
+                posixpath.join(dest, name)
+                if dest.endswith("/") or len(sources) > 1
+                else dest
+            )
             files[posixpath.normpath(target)] = source
         elif inside:
             for path in inside:
-                files[posixpath.normpath(posixpath.join(dest, path[len(source) + 1 :]))] = path
+                files[
+                    posixpath.normpath(posixpath.join(dest, path[len(source) + 1 :]))
+                ] = path
         else:
             raise FileNotFoundError(f"COPY {source}: not in the build context")
 

@@ -50,103 +50,6 @@ def ini(relative: str) -> configparser.ConfigParser:
     return parser
 
 
-# --- Dockerfile -------------------------------------------------------------
-
-
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """Return (INSTRUCTION, arguments) pairs, continuation lines joined."""
-    text = re.sub(r"\\\n", " ", read("Dockerfile"))
-    pairs = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            keyword, _, rest = line.partition(" ")
-            pairs.append((keyword.upper(), rest.strip()))
-    return pairs
-
-
-def instruction(name: str) -> list[str]:
-    return [rest for keyword, rest in dockerfile_instructions() if keyword == name]
-
-
-def test_dockerfile_uses_slim_python_and_runs_gunicorn():
-    assert instruction("FROM") == ["python:3.11-slim"]
-    assert json.loads(instruction("CMD")[-1]) == ["gunicorn", "-c", "gunicorn.conf.py"]
-    assert instruction("EXPOSE") == [str(IMAGE_PORT)]
-    assert instruction("STOPSIGNAL") == ["SIGTERM"]
-
-
-def test_dockerfile_runs_as_non_root():
-    users = instruction("USER")
-    assert users, "the image must not run as root"
-    user = users[-1].split(":")[0]
-    assert user not in {"root", "0"}
-
-
-def test_dockerfile_healthcheck_probes_ping_with_valid_python():
-    (check,) = instruction("HEALTHCHECK")
-    assert "/ping" in check
-    command = json.loads(check[check.index("CMD") + 3 :])
-    assert command[:2] == ["python", "-c"]
-    compile(command[2], "HEALTHCHECK", "exec")
-
-
-def test_dockerfile_installs_requirements_before_copying_the_code():
-    steps = [k + " " + r for k, r in dockerfile_instructions() if k in {"COPY", "RUN"}]
-    install = next(i for i, s in enumerate(steps) if "pip install" in s)
-    assert steps[0].startswith("COPY requirements.txt")
-    assert "--no-cache-dir -r requirements.txt" in steps[install]
-    assert all("app.py" not in s for s in steps[:install])
-
-
-def dockerignore_patterns() -> list[str]:
-    lines = read(".dockerignore").splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-
-
-def test_every_file_the_dockerfile_copies_exists_and_is_in_the_context():
-    sources = []
-    for args in instruction("COPY"):
-        words = [w for w in shlex.split(args) if not w.startswith("--")]
-        sources += words[:-1]
-    assert {"requirements.txt", "app.py", "config.py", "gunicorn.conf.py"} <= {
-        s.rstrip("/") for s in sources
-    }
-    for source in sources:
-        assert (ROOT / source).exists(), f"COPY {source}: no such file"
-        top = source.rstrip("/").split("/")[0]
-        ignored = [p for p in dockerignore_patterns() if fnmatch.fnmatch(top, p)]
-        assert not ignored, f"COPY {source} is excluded by .dockerignore {ignored}"
-
-
-def test_dockerignore_keeps_secrets_and_dev_files_out():
-    patterns = set(dockerignore_patterns())
-    assert {".git", ".venv", "tests", ".env", "*.env"} <= patterns
-
-
-# --- docker compose ---------------------------------------------------------
-
-
-def test_compose_service_builds_the_repo_with_a_healthcheck():
-    compose = load_yaml("deploy/docker-compose.yml")
-    (service,) = compose["services"].values()
-    assert service["build"]["context"] == ".."
-    assert (DEPLOY / service["build"]["context"] / "Dockerfile").is_file()
-    assert service["restart"] == "unless-stopped"
-    assert any(str(p).endswith(f":{IMAGE_PORT}") for p in service["ports"])
-    probe = service["healthcheck"]["test"]
-    assert probe[:3] == ["CMD", "python", "-c"] and "/ping" in probe[3]
-    compile(probe[3], "healthcheck", "exec")
-
-
-def test_compose_waits_for_in_flight_generations_on_stop():
-    # a regex, not YAML, so that this holds even without PyYAML
-    text = read("deploy/docker-compose.yml")
-    (grace,) = re.findall(r"^\s+stop_grace_period:\s*(\S+)", text, re.M)
-    assert seconds(grace) > Config.GUNICORN_GRACEFUL_TIMEOUT
-    assert re.search(r"^\s+stop_signal:\s*SIGTERM\s*$", text, re.M)
-
-
 # --- nginx ------------------------------------------------------------------
 
 
@@ -215,40 +118,7 @@ def test_systemd_unit_stops_gracefully_and_runs_unprivileged():
     assert service["ProtectSystem"] == "strict"
 
 
-def test_supervisord_program_stops_gracefully():
-    program = ini("deploy/supervisord/jimeng-api.conf")["program:jimeng-api"]
-    assert int(program["stopwaitsecs"]) > Config.GUNICORN_GRACEFUL_TIMEOUT
-    assert program["stopsignal"] == "TERM"
-    assert program["killasgroup"] == program["stopasgroup"] == "true"
-    assert "gunicorn -c gunicorn.conf.py" in program["command"]
-    assert program["directory"] == "/opt/jimeng-api"
-
-
-def test_pm2_app_waits_for_gunicorn_and_signals_only_the_master():
-    text = read("deploy/pm2/ecosystem.config.js")
-    (kill_timeout,) = re.findall(r"kill_timeout:\s*(\d+)", text)
-    assert int(kill_timeout) / 1000 > Config.GUNICORN_GRACEFUL_TIMEOUT
-    assert re.search(r'interpreter:\s*"none"', text)
-    assert re.search(r"treekill:\s*false", text)
-    assert "PM2_KILL_SIGNAL=SIGTERM" in text
-
-
-@pytest.mark.skipif(not shutil.which("node"), reason="no node")
-def test_pm2_config_loads_in_node():
-    script = (
-        "const c = require(process.argv[1]); console.log(JSON.stringify(c.apps[0]))"
-    )
-    result = subprocess.run(
-        ["node", "-e", script, str(DEPLOY / "pm2/ecosystem.config.js")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    app = json.loads(result.stdout)
-    assert app["args"] == ["-c", "gunicorn.conf.py"]
-    assert app["script"].endswith("/.venv/bin/gunicorn")
-
+@@SUPERVISOR_PM2@@
 
 # --- env example and prometheus ---------------------------------------------
 

@@ -71,7 +71,13 @@ def test_the_default_target_is_the_product_on_slim_python():
 
 def test_the_product_image_holds_the_product_and_nothing_else():
     files = set(imagefs.image("product").files)
-    for path in ("app.py", "config.py", "gunicorn.conf.py", "requirements.txt", "LICENSE"):
+    for path in (
+        "app.py",
+        "config.py",
+        "gunicorn.conf.py",
+        "requirements.txt",
+        "LICENSE",
+    ):
         assert f"/app/{path}" in files, path
     for package in ("jimeng_api", "serving"):
         sources = {
@@ -81,7 +87,16 @@ def test_the_product_image_holds_the_product_and_nothing_else():
         }
         assert sources and sources <= files, sources - files
     assert "/app/jimeng_api/static/playground/index.html" in files
-    forbidden = ("tests", "bench", "simulator", "deploy", "docs", ".git", ".venv", ".ci")
+    forbidden = (
+        "tests",
+        "bench",
+        "simulator",
+        "deploy",
+        "docs",
+        ".git",
+        ".venv",
+        ".ci",
+    )
     for path in files:
         top = path.split("/")[2]
         assert top not in forbidden, path
@@ -100,10 +115,21 @@ def test_the_demo_stage_adds_the_simulator_and_only_it():
 
 def test_the_context_keeps_secrets_and_dev_files_out(tmp_path):
     rules = imagefs.ignore_rules()
-    for path in (".env", "deploy/.env", "jimeng_api/.env", "prod.env", "tests/x.py",
-                 "bench/bench.py", "docs/playground.png", ".git/HEAD", "README.md",
-                 "jimeng_api/__pycache__/x.pyc", "jimeng_api/simulator/app.py",
-                 "sessions.txt", "data/jobs.sqlite3"):
+    for path in (
+        ".env",
+        "deploy/.env",
+        "jimeng_api/.env",
+        "prod.env",
+        "tests/x.py",
+        "bench/bench.py",
+        "docs/playground.png",
+        ".git/HEAD",
+        "README.md",
+        "jimeng_api/__pycache__/x.pyc",
+        "jimeng_api/simulator/app.py",
+        "sessions.txt",
+        "data/jobs.sqlite3",
+    ):
         assert imagefs.excluded(path, rules), path
     for path in ("app.py", "jimeng_api/api/chat.py", "simulator/app.py", "LICENSE"):
         assert not imagefs.excluded(path, rules), path
@@ -129,7 +155,11 @@ def test_the_image_runs_unprivileged_with_a_healthcheck_and_a_graceful_stop():
     probe = json.loads(check[check.index("CMD") + 3 :])
     assert probe[:2] == ["python", "-c"] and "/ping" in probe[2]
     assert product.instruction("STOPSIGNAL") == ["SIGTERM"]
-    assert json.loads(product.instruction("CMD")[-1]) == ["gunicorn", "-c", "gunicorn.conf.py"]
+    assert json.loads(product.instruction("CMD")[-1]) == [
+        "gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+    ]
     assert product.instruction("EXPOSE") == [product.env["PORT"]]
     assert product.instruction("VOLUME") == [json.dumps([product.env["DATA_DIR"]])]
 
@@ -138,7 +168,10 @@ def test_dependencies_are_installed_before_the_code_is_copied():
     steps = [(k, r) for k, r in imagefs.image("product").steps if k in {"COPY", "RUN"}]
     install = next(i for i, (k, r) in enumerate(steps) if "pip install" in r)
     assert steps[:install] == [("COPY", "requirements.txt ./")]
-    assert "--no-cache-dir" in steps[install][1] and "--only-binary=:all:" in steps[install][1]
+    assert (
+        "--no-cache-dir" in steps[install][1]
+        and "--only-binary=:all:" in steps[install][1]
+    )
 
 
 # ----------------------------------------------------------------------- the image, run
@@ -158,13 +191,20 @@ class Tree:
         env = {"PATH": f"{venv}/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
         for name, value in self.image.env.items():
             # absolute paths the image creates live under the throwaway root
-            env[name] = str(self.path(value)) if value.startswith(("/app", "/run")) else value
+            env[name] = (
+                str(self.path(value)) if value.startswith(("/app", "/run")) else value
+            )
         return {**env, **extra}
 
     def popen(self, cmd: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
         return subprocess.Popen(
-            cmd, cwd=self.path(self.image.workdir), env=env, user=self.uid,
-            group=self.gid, extra_groups=[], **kw,
+            cmd,
+            cwd=self.path(self.image.workdir),
+            env=env,
+            user=self.uid,
+            group=self.gid,
+            extra_groups=[],
+            **kw,
         )
 
 
@@ -217,11 +257,19 @@ def reachable_by_anyone(path: Path) -> bool:
 
 def python_for_the_image_user() -> str:
     """A Python 3.11 (like the image's) that uid 10001 may run: not under /root."""
-    for candidate in ("/usr/local/bin/python3.11", "/usr/bin/python3.11", sys.executable):
+    for candidate in (
+        "/usr/local/bin/python3.11",
+        "/usr/bin/python3.11",
+        sys.executable,
+    ):
         path = Path(candidate)
         if not path.exists() or not reachable_by_anyone(path):
             continue
-        probe = [candidate, "-c", "import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))"]
+        probe = [
+            candidate,
+            "-c",
+            "import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))",
+        ]
         if subprocess.run(probe, capture_output=True, timeout=60).returncode == 0:
             return candidate
     pytest.skip("no Python 3.11 with venv outside /root (apt-get install python3-venv)")
@@ -240,8 +288,11 @@ def venv(throwaway: Path) -> Path:
     shutil.copy2(ROOT / "requirements.txt", workdir)
     args = shlex.split(line)[1:]
     result = subprocess.run(
-        [str(venv / "bin/python"), "-m", "pip", *args], cwd=workdir,
-        capture_output=True, text=True, timeout=600,
+        [str(venv / "bin/python"), "-m", "pip", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return venv
@@ -249,8 +300,17 @@ def venv(throwaway: Path) -> Path:
 
 def start_simulator(tree: Tree, venv: Path) -> tuple[subprocess.Popen, str]:
     """`python -m simulator` (the compose demo's command) from the demo tree."""
-    cmd = [str(venv / "bin/python"), "-m", "simulator", "--host", "127.0.0.1",
-           "--port", "0", "--task-seconds", "0.5"]
+    cmd = [
+        str(venv / "bin/python"),
+        "-m",
+        "simulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--task-seconds",
+        "0.5",
+    ]
     proc = tree.popen(cmd, tree.env(venv), stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -260,7 +320,9 @@ def start_simulator(tree: Tree, venv: Path) -> tuple[subprocess.Popen, str]:
         if not line and proc.poll() is not None:
             break
     proc.kill()
-    raise AssertionError(f"the simulator did not start from the demo tree ({proc.poll()})")
+    raise AssertionError(
+        f"the simulator did not start from the demo tree ({proc.poll()})"
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -271,6 +333,8 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def files_outside(root: Path, keep_out: Path) -> set[str]:
@@ -339,10 +403,12 @@ def test_the_service_starts_from_the_image_tree_as_the_image_user(
     finally:
         stop(server)
         stop(sim)
+        log.close()
     # the code is read-only for the image's user; it wrote nothing next to it
     writer = product.popen(
         [str(venv / "bin/python"), "-c", "open('written-by-the-service', 'w')"],
-        env, stderr=subprocess.DEVNULL,
+        env,
+        stderr=subprocess.DEVNULL,
     )
     assert writer.wait(timeout=30) != 0
     assert files_outside(app_dir, data_dir) == before
@@ -375,7 +441,9 @@ def test_compose_starts_the_service_and_only_the_demo_profile_adds_the_simulator
     for name, service in all_services.items():
         build = service.get("build")
         if build:
-            assert (ROOT / relative).parent.joinpath(build["context"], "Dockerfile").resolve() == ROOT / "Dockerfile"
+            assert (ROOT / relative).parent.joinpath(
+                build["context"], "Dockerfile"
+            ).resolve() == ROOT / "Dockerfile"
             assert build["target"] in stage_names, name
     assert all_services["jimeng-api"]["build"]["target"] == "product"
     assert all_services["simulator"]["build"]["target"] == "demo"
@@ -385,12 +453,20 @@ def test_compose_starts_the_service_and_only_the_demo_profile_adds_the_simulator
 def test_compose_needs_no_edits(relative: str):
     """Every ${VAR} has a default; nothing is required; values pass through."""
     text = read(relative)
-    code = "\n".join(line.split(" #")[0] for line in text.splitlines() if not line.lstrip().startswith("#"))
+    code = "\n".join(
+        line.split(" #")[0]
+        for line in text.splitlines()
+        if not line.lstrip().startswith("#")
+    )
     for match in re.finditer(r"(?<!\$)\$\{([^}]*)\}", code):
         assert re.fullmatch(r"\w+:-[^}]*", match.group(1)), match.group(0)
     for name, service in services(relative).items():
         for key, value in (service.get("environment") or {}).items():
-            assert hasattr(Config, key) or key in {"FORWARDED_ALLOW_IPS", "SIM_PUBLIC_URL", "DEMO_MODE"}, key
+            assert hasattr(Config, key) or key in {
+                "FORWARDED_ALLOW_IPS",
+                "SIM_PUBLIC_URL",
+                "DEMO_MODE",
+            }, key
             assert value is None or isinstance(value, str), (name, key)
 
 
@@ -431,7 +507,10 @@ def test_compose_stops_gracefully_and_keeps_data_and_metrics_right(relative: str
     assert product.env["DATA_DIR"] in mounts
     uid, gid = product.user.split(":")
     (tmpfs,) = service["tmpfs"]
-    assert tmpfs == f"{product.env['PROMETHEUS_MULTIPROC_DIR']}:uid={uid},gid={gid},mode=0700"
+    assert (
+        tmpfs
+        == f"{product.env['PROMETHEUS_MULTIPROC_DIR']}:uid={uid},gid={gid},mode=0700"
+    )
     assert any(str(p).endswith(":8000") for p in service["ports"])
     probe = service["healthcheck"]["test"]
     (check,) = product.instruction("HEALTHCHECK")
@@ -457,7 +536,10 @@ def test_compose_accepts_the_files_as_they_are(relative: str, profile: list[str]
     path = ROOT / relative
     result = subprocess.run(
         [*cmd, "-f", str(path), *profile, "config"],
-        cwd=path.parent, capture_output=True, text=True, timeout=60,
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root")},
     )
     assert result.returncode == 0, result.stderr

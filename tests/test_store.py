@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from jimeng_api.store import Store, StoreError, open_store
+from jimeng_api.store import Store, StoreError, describe_url, open_store
 from jimeng_api.store.memory import MemoryStore
-from jimeng_api.store.redis import RedisStore, describe_url
+from jimeng_api.store.redis import RedisStore
 from jimeng_api.store.sqlite import SqliteStore
 from tests.redis_server import free_port, redis_installed, start_redis, stop_redis
 
@@ -69,7 +69,7 @@ def corrupt(store: Store, job_id: str, raw: str) -> None:
         with closing(sqlite3.connect(store.path)) as db, db:
             db.execute("UPDATE jobs SET data = ? WHERE id = ?", (raw, job_id))
     elif isinstance(store, RedisStore):
-        assert store._r.set(store._job(job_id), raw, xx=True, keepttl=True)
+        assert store._r.set(store._k("job", job_id), raw, xx=True, keepttl=True)
     else:
         store._jobs[job_id].data = raw
 
@@ -254,11 +254,11 @@ def test_delete_key_compares_the_value_when_given(store):
 
 
 def test_incr_counts_in_fixed_windows(store):
-    assert [store.incr("n", 0.4) for _ in range(3)] == [1, 2, 3]
-    time.sleep(0.25)
-    assert store.incr("n", 0.4) == 4  # does not extend the window
-    time.sleep(0.25)
-    assert store.incr("n", 0.4) == 1
+    assert [store.incr("n", 0.5) for _ in range(3)] == [1, 2, 3]
+    time.sleep(0.3)
+    assert store.incr("n", 0.5) == 4  # the window is not extended (to 0.8 s)
+    time.sleep(0.3)
+    assert store.incr("n", 0.5) == 1
     assert store.incr("m", LONG) == 1
     store.set_key("text", "abc")
     with pytest.raises(ValueError):
@@ -282,19 +282,17 @@ def test_a_lease_has_one_holder(store):
 
 
 def test_leases_renew_for_their_holder_and_are_stolen_after_expiry(store):
-    store.acquire_lease("a", "w1", 0.4)
+    store.acquire_lease("a", "w1", 0.5)
     store.acquire_lease("b", "w1", SHORT)
     store.acquire_lease("c", "w2", LONG)
-    time.sleep(0.25)
-    assert store.renew_leases(["a", "c", "nope"], "w1", 0.4) == ["a"]
-    assert store.renew_leases([], "w1", 0.4) == []
-    assert store.acquire_lease("b", "w2", LONG) is True  # b ran out: stolen
-    assert store.renew_leases(["b"], "w1", LONG) == []
-    time.sleep(0.25)  # 0.5 s after a was taken, 0.25 s after its renewal
-    assert store.lease_holder("a") == "w1" and store.lease_holder("b") == "w2"
-    time.sleep(0.25)
-    assert store.lease_holder("a") is None
-    assert store.acquire_lease("a", "w3", LONG) is True
+    time.sleep(0.1)
+    assert store.renew_leases(["a", "c", "nope"], "w1", LONG) == ["a"]
+    assert store.renew_leases([], "w1", LONG) == []
+    time.sleep(0.5)  # past the first TTL of a, and b's
+    assert store.lease_holder("a") == "w1" and store.lease_holder("b") is None
+    assert store.acquire_lease("b", "w2", LONG) is True  # b ran out: taken
+    assert store.renew_leases(["b", "a"], "w1", LONG) == ["a"]
+    assert store.lease_holder("b") == "w2" and store.lease_holder("c") == "w2"
 
 
 # --- slots -----------------------------------------------------------------------
@@ -315,13 +313,13 @@ def test_slots_respect_the_cap(store):
 
 
 def test_slots_expire_unless_renewed(store):
-    store.take_slot("acct", "t1", 2, 0.4)
-    store.take_slot("acct", "t2", 2, 0.4)
-    time.sleep(0.25)
-    store.renew_slots("acct", ["t1", "ghost"], 0.4)
-    store.renew_slots("acct", [], 0.4)
+    store.take_slot("acct", "t1", 2, 0.5)
+    store.take_slot("acct", "t2", 2, 0.5)
+    time.sleep(0.1)
+    store.renew_slots("acct", ["t1", "ghost"], LONG)
+    store.renew_slots("acct", [], LONG)
     assert store.slot_count("acct") == 2
-    time.sleep(0.25)
+    time.sleep(0.5)
     assert store.slot_count("acct") == 1  # t2 ran out, t1 was renewed
     assert store.take_slot("acct", "t3", 2, LONG) is True
     assert store.take_slot("acct", "t4", 2, LONG) is False
@@ -481,7 +479,7 @@ def test_redis_expired_jobs_leave_the_indexes(redis_url):
         store.update_job(f"j{i}", {"status": "completed"}, ttl=SHORT)
     store.create_job(job("live", created_at=9.0))
     time.sleep(WAIT)
-    owner_index = store._jobs("owner:alice")
+    owner_index = store._k("jobs", "owner", "alice")
     assert store._r.zcard(owner_index) == 4
     assert [j["id"] for j in store.list_jobs("alice", limit=5)[0]] == ["live"]
     assert store._r.zrange(owner_index, 0, -1) == ["live"]  # lazily cleaned
@@ -489,8 +487,8 @@ def test_redis_expired_jobs_leave_the_indexes(redis_url):
     store.update_job("x", {"status": "failed"}, ttl=SHORT)
     time.sleep(WAIT)
     assert store.purge() == 4
-    assert store._r.zcard(store._jobs("owner:bob")) == 0
-    assert store._r.hkeys(store._jobs("owners")) == ["live"]
+    assert store._r.zcard(store._k("jobs", "owner", "bob")) == 0
+    assert store._r.hkeys(store._k("jobs", "owners")) == ["live"]
     store.close()
 
 

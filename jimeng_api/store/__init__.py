@@ -22,6 +22,7 @@ import math
 import os
 import re
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from .base import FINISHED, UNFINISHED, Store, StoreError
 
@@ -153,3 +154,20 @@ def load_job(raw: str | bytes | None, job_id: str) -> dict[str, Any] | None:
         log.warning("job %s: unreadable record in the store, ignored", job_id)
         return None
     return job
+
+
+def describe_url(url: str) -> str:
+    """Return *url* without credentials or query (safe for messages)."""
+    parts = urlsplit(url)
+    where = parts.path if parts.scheme == "unix" else parts.netloc.rpartition("@")[2]
+    if parts.scheme != "unix" and parts.path not in ("", "/"):
+        where += parts.path
+    return f"{parts.scheme}://{where}"
+
+
+def url_secrets(url: str) -> list[str]:
+    """Return the password(s) in *url*, raw and decoded."""
+    parts = urlsplit(url)
+    found = [parts.password or "", *parse_qs(parts.query).get("password", [])]
+    found += [unquote(s) for s in found]
+    return sorted({s for s in found if s}, key=len, reverse=True)

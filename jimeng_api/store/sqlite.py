@@ -32,34 +32,19 @@ PURGE_EVERY = 60.0  # seconds between opportunistic purges (per process)
 LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    expires_at REAL,
-    data TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, owner TEXT NOT NULL,
+    status TEXT NOT NULL, created_at REAL NOT NULL, expires_at REAL,
+    data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at, id);
 CREATE INDEX IF NOT EXISTS jobs_expires ON jobs (expires_at)
     WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS keys (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    expires_at REAL
-);
-CREATE TABLE IF NOT EXISTS leases (
-    name TEXT PRIMARY KEY,
-    holder TEXT NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS slots (
-    grp TEXT NOT NULL,
-    member TEXT NOT NULL,
-    expires_at REAL NOT NULL,
-    PRIMARY KEY (grp, member)
-);
+CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, value TEXT NOT NULL,
+    expires_at REAL);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL,
+    expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS slots (grp TEXT NOT NULL, member TEXT NOT NULL,
+    expires_at REAL NOT NULL, PRIMARY KEY (grp, member));
 """
 TABLES = ("jobs", "keys", "leases", "slots")
 

@@ -9,11 +9,12 @@ from .client import (
     AmbiguousSubmitError,
     JimengClient,
     ParallelLimitError,
+    ProxyUnreachableError,
     sign,
 )
 from .drafts import Draft
 from .records import Record
-from .sessions import account_id, session_id
+from .sessions import account_id, describe, region_of, session_id
 
 __all__ = [
     "AlreadyClaimedError",
@@ -21,8 +22,11 @@ __all__ = [
     "Draft",
     "JimengClient",
     "ParallelLimitError",
+    "ProxyUnreachableError",
     "Record",
     "account_id",
+    "describe",
+    "region_of",
     "session_id",
     "sign",
 ]

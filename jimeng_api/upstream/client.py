@@ -6,6 +6,11 @@ overrides), and retries only what is safe to retry: reads always, the generate
 call only when the request provably never reached the server. Deciding what to
 do after an ambiguous submit is the job flow's business (``jobs.py``): this
 module only reports it.
+
+Each account's calls go to its site (CN or a Dreamina site, protocol doc §7)
+and through its proxy (its own, else ``UPSTREAM_PROXY``); a proxy that cannot
+be reached is ``ProxyUnreachableError``: the account's route is broken, not its
+session.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import logging
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -33,9 +39,27 @@ from ..errors import (
     UpstreamTimeoutError,
 )
 from ..logs import mask, token_id
+from ..catalog import require_key_on_site
 from .drafts import Draft, generate_body, history_body, submit_lookup_body
 from .records import Record, history_id_of, parse_record
-from .sessions import AccountSession, SessionPool, Site
+from .sessions import (
+    REGIONS,
+    AccountSession,
+    InvalidProxyError,
+    Proxy,
+    SessionPool,
+    Site,
+    parse_proxy,
+)
+from .video import (
+    LOCAL_ITEMS,
+    VIDEO_REFERER_PATH,
+    VideoDraft,
+    hq_urls,
+    local_items_body,
+    video_body,
+    video_submit_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +69,8 @@ HISTORY = "/mweb/v1/get_history_by_ids"
 USER_CREDIT = "/commerce/v1/benefits/user_credit"
 CREDIT_RECEIVE = "/commerce/v1/benefits/credit_receive"
 ACCOUNT_INFO = "/passport/account/info/v2"
+UPLOAD_TOKEN = "/mweb/v1/get_upload_token"
+PROXY_RETRIES = 1  # a dead proxy stays dead: fail over soon
 
 
 class ParallelLimitError(RateLimitError):
@@ -98,6 +124,14 @@ HINTS = {
 }
 
 
+class ProxyUnreachableError(UpstreamError):
+    """The account's proxy could not be reached, refused the tunnel or asked
+    for credentials it did not get: nothing reached Jimeng. The account is
+    unreachable (cool it down, use another), not expired."""
+
+    code = "proxy_unreachable"
+
+
 class TransientError(UpstreamError):
     """A transport-level failure that a safe call may retry."""
 
@@ -108,14 +142,18 @@ class TransientError(UpstreamError):
         never_sent: bool = False,
         timed_out: bool = False,
         answered: bool = False,
+        proxy: bool = False,
     ) -> None:
         super().__init__(message)
         self.never_sent = never_sent  # provably never reached the server
         self.timed_out = timed_out
         self.answered = answered  # the server replied (5xx page, garbage body)
+        self.proxy = proxy  # the account's proxy failed (never sent, too)
 
     def final(self) -> UpstreamError:
         """Return the error to report once retrying has given up."""
+        if self.proxy:
+            return ProxyUnreachableError(self.message)
         error_class = UpstreamTimeoutError if self.timed_out else UpstreamError
         return error_class(self.message)
 
@@ -143,6 +181,15 @@ def _scrub(text: Any, token: str) -> str:
     return str(text or "").replace(token, mask(token))[:300] if token else ""
 
 
+def _proxy_failed(exc: requests.RequestException) -> bool:
+    """Return whether *exc*, met by a proxied account, means its proxy failed:
+    the proxy refused or dropped the connection or the tunnel (HTTP), or the
+    SOCKS handshake failed (urllib3 reports that as a new-connection error)."""
+    return isinstance(exc, (requests.exceptions.ProxyError, requests.ConnectTimeout)) or (
+        _never_sent(exc)
+    )
+
+
 def _never_sent(exc: requests.RequestException) -> bool:
     """Return whether *exc* proves the request never reached the server."""
     if isinstance(exc, requests.ConnectTimeout):
@@ -157,9 +204,15 @@ class JimengClient:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
-        self.site = Site.from_config(config)
+        self.sites = {region: Site.from_config(config, region) for region in REGIONS}
+        self.site = self.sites["cn"]
         self.base_url = self.site.base_url
         self.aid = int(config["JIMENG_APP_ID"])
+        try:
+            default = config.get("UPSTREAM_PROXY") or ""
+            self.default_proxy: Proxy | None = parse_proxy(default) if default else None
+        except InvalidProxyError as exc:
+            raise ValueError(f"UPSTREAM_PROXY is not a usable proxy URL: {exc}") from None
         self.timeout = (
             config["UPSTREAM_CONNECT_TIMEOUT"],
             config["UPSTREAM_READ_TIMEOUT"],
@@ -167,27 +220,44 @@ class JimengClient:
         self.retries = config["UPSTREAM_RETRIES"]
         self.backoff = config["UPSTREAM_RETRY_BACKOFF"]
         self.sign_affixes = (config["JIMENG_SIGN_PREFIX"], config["JIMENG_SIGN_SUFFIX"])
-        self._commerce = self.site.commerce_headers()
+        self._commerce = {r: s.commerce_headers() for r, s in self.sites.items()}
         self.sessions = SessionPool(
-            self.site, config["UPSTREAM_MAX_SESSIONS"], config["UPSTREAM_POOL_MAXSIZE"]
+            self.sites,
+            config["UPSTREAM_MAX_SESSIONS"],
+            config["UPSTREAM_POOL_MAXSIZE"],
+            default_proxy=self.default_proxy,
         )
 
     def _url(self, path: str, session: AccountSession) -> str:
+        site = session.jimeng_site or self.site
         if path.startswith("/commerce/"):
-            return self.base_url + path  # the browser sends commerce calls bare
+            return site.commerce_url + path  # the browser sends commerce calls bare
         query = session.jimeng_query
         if path == ACCOUNT_INFO:
             query += "&account_sdk_source=web"
-        return self.base_url + path + query
+        return site.base_url + path + query
+
+    def site_of(self, token: str) -> Site:
+        """The site *token*'s calls go to."""
+        return self.sessions.get(token).jimeng_site or self.site
+
+    def proxy_for(self, token: str) -> Proxy | None:
+        """The proxy every call of *token*'s account goes through (None: direct);
+        CDN downloads of its images should use it too."""
+        return self.sessions.get(token).jimeng_proxy
 
     # --- transport ---
 
     def _send(
-        self, path: str, token: str, body: bytes | None, headers: dict[str, str]
+        self,
+        path: str,
+        session: AccountSession,
+        body: bytes | None,
+        headers: dict[str, str],
     ) -> requests.Response:
         """Sign and send one call. The request is prepared by hand: the session's
         headers are complete already, so requests' per-call merging is skipped."""
-        session = self.sessions.get(token)
+        site = session.jimeng_site or self.site
         now = int(time.time())
         c = self.config
         prepared = requests.PreparedRequest()
@@ -200,7 +270,7 @@ class JimengClient:
             path,
             now,
             c["JIMENG_PLATFORM_CODE"],
-            c["JIMENG_APP_VERSION"],
+            site.app_version,
             self.sign_affixes,
         )
         prepared.headers["Content-Length"] = str(len(body or b""))
@@ -209,7 +279,10 @@ class JimengClient:
         prepared.body = body
         prepared.hooks = {"response": []}
         return session.send(
-            prepared, timeout=self.timeout, allow_redirects=False, proxies={}
+            prepared,
+            timeout=self.timeout,
+            allow_redirects=False,
+            proxies=session.jimeng_proxies,
         )
 
     def _call(
@@ -238,7 +311,8 @@ class JimengClient:
                     ) from exc
                 pause = self.backoff * (2**attempt) * (0.5 + random.random())
                 late = deadline is not None and time.monotonic() + pause >= deadline
-                if attempt == self.retries or late:
+                gave_up = exc.proxy and attempt >= PROXY_RETRIES
+                if attempt == self.retries or late or gave_up:
                     raise exc.final() from exc
             time.sleep(pause)
         raise AssertionError("unreachable")
@@ -247,16 +321,37 @@ class JimengClient:
         self, path: str, token: str, body: bytes | None, headers: dict[str, str]
     ) -> Any:
         endpoint = path.rsplit("/", 1)[-1]
+        session = self.sessions.get(token)
+        proxy = session.jimeng_proxy
         try:
-            response = self._send(path, token, body, headers)
+            response = self._send(path, session, body, headers)
         except requests.RequestException as exc:
+            if proxy is not None and _proxy_failed(exc):
+                metrics.upstream_call(endpoint, "proxy_error")
+                raise self._proxy_error(token, proxy, type(exc).__name__) from exc
             metrics.upstream_call(endpoint, "transport_error")
             raise TransientError(
                 f"Jimeng could not be reached ({type(exc).__name__}).",
                 never_sent=_never_sent(exc),
                 timed_out=isinstance(exc, requests.Timeout),
             ) from exc
+        if proxy is not None and response.status_code == 407:
+            metrics.upstream_call(endpoint, "proxy_error")
+            raise self._proxy_error(token, proxy, "HTTP 407")
         return self._unwrap(path, endpoint, token, response)
+
+    def _proxy_error(self, token: str, proxy: Proxy, reason: str) -> TransientError:
+        """The account's proxy failed; the log names it masked, the error not
+        at all (API callers of a pool need not know the operator's proxies)."""
+        log.warning(
+            "proxy %s of account %s failed (%s)", proxy.masked, token_id(token), reason
+        )
+        return TransientError(
+            f"The outbound proxy of account {mask(token)} could not be reached "
+            f"({reason}); nothing was sent to Jimeng.",
+            never_sent=True,
+            proxy=True,
+        )
 
     def _unwrap(
         self, path: str, endpoint: str, token: str, response: requests.Response
@@ -316,7 +411,7 @@ class JimengClient:
     def submit(
         self,
         token: str,
-        draft: Draft,
+        draft: Draft | VideoDraft,
         submit_id: str,
         *,
         deadline: float | None = None,
@@ -327,11 +422,24 @@ class JimengClient:
         (a timeout, a reset, an error page, or an answer without a record id):
         the caller then looks the submission up by *submit_id*.
         """
-        body = generate_body(draft, submit_id, self.aid)
+        site = self.site_of(token)
+        require_key_on_site(draft.model_key, site.region)
+        headers = None
+        if isinstance(draft, VideoDraft):
+            body = video_body(draft, submit_id, int(site.app_id))
+            headers = {"Referer": site.origin + VIDEO_REFERER_PATH}
+        else:
+            body = generate_body(draft, submit_id, int(site.app_id))
         try:
-            data = self._call(GENERATE, token, body, safe=False, deadline=deadline)
+            data = self._call(
+                GENERATE, token, body, safe=False, deadline=deadline, headers=headers
+            )
         except TransientError as exc:  # retries gave up on a never-sent call
             raise exc.final() from exc
+        except APIError as exc:  # a video's refusals say what they mean for video
+            if isinstance(draft, VideoDraft):
+                raise video_submit_error(exc, draft) from exc
+            raise
         aigc = (data or {}).get("aigc_data") if isinstance(data, dict) else None
         history_id = (aigc or {}).get("history_record_id")
         if not history_id:
@@ -363,7 +471,7 @@ class JimengClient:
         data = self._call(
             HISTORY,
             token,
-            history_body(history_ids, self.aid),
+            history_body(history_ids, int(self.site_of(token).app_id)),
             headers={"X-Platform": "pc"},
             deadline=deadline,
         )
@@ -372,6 +480,28 @@ class JimengClient:
             raw = data.get(history_id) if isinstance(data, dict) else None
             if isinstance(raw, dict):
                 records[history_id] = parse_record(raw)
+        if self.config.get("VIDEO_HQ", True):
+            records = self._with_hq_videos(token, records)
+        return records
+
+    def _with_hq_videos(
+        self, token: str, records: dict[str, Record]
+    ) -> dict[str, Record]:
+        """Finished videos with their download file (``get_local_item_list``,
+        §6.3) where the account is entitled to it; the record's URL otherwise."""
+        done = {h: r for h, r in records.items() if r.done and r.video and r.urls}
+        ids = [i for r in done.values() for i in r.item_ids if i]
+        if not ids:
+            return records
+        try:
+            found = hq_urls(self._call(LOCAL_ITEMS, token, local_items_body(ids)))
+        except APIError as exc:
+            log.info("no HQ video for account %s: %s", token_id(token), exc.message)
+            return records
+        for history_id, record in done.items():
+            pairs = zip(record.item_ids, record.urls, strict=True)
+            urls = [found.get(i) or u for i, u in pairs]
+            records[history_id] = replace(record, urls=urls)
         return records
 
     def common_config(self, token: str) -> Any:
@@ -381,7 +511,8 @@ class JimengClient:
 
     def credits(self, token: str) -> dict[str, int]:
         """Return the account's credit balance (§3.1)."""
-        data = self._call(USER_CREDIT, token, b"{}", headers=self._commerce)
+        commerce = self._commerce[self.site_of(token).region]
+        data = self._call(USER_CREDIT, token, b"{}", headers=commerce)
         credit = (data or {}).get("credit") if isinstance(data, dict) else None
         if not isinstance(credit, dict):
             raise UpstreamError("Jimeng returned no credit information.")
@@ -396,8 +527,27 @@ class JimengClient:
     def receive_credits(self, token: str) -> dict[str, Any]:
         """Claim the daily credit grant (§3.2); raises if Jimeng refuses."""
         body = b'{"time_zone":"Asia/Shanghai"}'
-        data = self._call(CREDIT_RECEIVE, token, body, headers=self._commerce)
+        commerce = self._commerce[self.site_of(token).region]
+        data = self._call(CREDIT_RECEIVE, token, body, headers=commerce)
         return data if isinstance(data, dict) else {}
+
+    def upload_token(self, token: str, scene: int = 2) -> dict[str, Any]:
+        """Ask for ImageX upload keys (§5.5) and say where and how to use them:
+        the site's ImageX host, its SigV4 region and the service id (read from
+        ``service_id`` on the CN site, ``space_name`` on Dreamina, §7)."""
+        body = f'{{"scene":{int(scene)}}}'.encode()
+        data = self._call(UPLOAD_TOKEN, token, body)
+        if not isinstance(data, dict) or not data.get("access_key_id"):
+            raise UpstreamError("Jimeng returned no upload token.")
+        site = self.site_of(token)
+        return {
+            "access_key_id": data["access_key_id"],
+            "secret_access_key": data.get("secret_access_key", ""),
+            "session_token": data.get("session_token", ""),
+            "service_id": site.service_id(data),
+            "imagex_url": site.imagex_url,
+            "region": site.imagex_region,
+        }
 
     def is_live(self, token: str) -> bool:
         """Return whether the session is logged in (passport, §3.5)."""

@@ -136,15 +136,190 @@ def metrics_extra(d: Draft, submit_id: str) -> str:
 
 
 def generate_body(d: Draft, submit_id: str, aid: int) -> bytes:
-    """Return the body of ``POST /mweb/v1/aigc_draft/generate``."""
+    """Return the body of ``POST /mweb/v1/aigc_draft/generate`` (a blend draft
+    for a ``BlendDraft``, §5.4)."""
+    blend = isinstance(d, BlendDraft)
     body = {
         "extend": {"root_model": d.model_key},
         "submit_id": submit_id,
-        "metrics_extra": metrics_extra(d, submit_id),
-        "draft_content": draft_content(d),
+        "metrics_extra": (
+            blend_metrics_extra(d, submit_id) if blend else metrics_extra(d, submit_id)
+        ),
+        "draft_content": blend_draft_content(d) if blend else draft_content(d),
         "http_common_info": {"aid": aid},
     }
     return compact(body).encode()
+
+
+# --- image to image ("blend", §5.4) ----------------------------------------------
+
+BLEND_MIN_VERSION = "3.2.9"
+MAX_BLEND_IMAGES = 10
+#: the web client's reference chips are ``blob:`` URLs of the page (§5.4)
+BLOB_ORIGIN = "https://jimeng.jianying.com"
+
+
+@dataclass(frozen=True)
+class BlendImage:
+    """One uploaded reference image and how strongly it steers the result."""
+
+    uri: str
+    strength: float = 0.5
+
+
+@dataclass(frozen=True)
+class BlendDraft(Draft):
+    """A draft with 1-10 reference images: sent as a "blend" generation."""
+
+    images: tuple[BlendImage, ...] = ()
+
+
+def blend_prompt(prompt: str, count: int) -> str:
+    """``#`` twice per image before the prompt: the placeholders the web UI
+    maps to its reference chips ([IP]; 1 image → ``##``, 2 → ``####``)."""
+    return "#" * (2 * count) + prompt
+
+
+def _blend_ability(image: BlendImage) -> dict[str, Any]:
+    return {
+        "type": "",
+        "id": _uid(),
+        "name": "byte_edit",
+        "image_uri_list": [image.uri],
+        "image_list": [
+            {
+                "type": "image",
+                "id": _uid(),
+                "source_from": "upload",
+                "platform_type": 1,
+                "name": "",
+                "image_uri": image.uri,
+                "width": 0,
+                "height": 0,
+                "format": "",
+                "uri": image.uri,
+            }
+        ],
+        "strength": image.strength,
+    }
+
+
+def _blend(d: BlendDraft) -> dict[str, Any]:
+    count = len(d.images)
+    if not 1 <= count <= MAX_BLEND_IMAGES:
+        raise ValueError(f"a blend takes 1-{MAX_BLEND_IMAGES} images, not {count}")
+    blend: dict[str, Any] = {"type": "", "id": _uid()}
+    if count >= 2:
+        blend["min_version"] = BLEND_MIN_VERSION
+    blend.update(
+        {
+            "min_features": [],
+            "core_param": {
+                "type": "",
+                "id": _uid(),
+                "model": d.model_key,
+                "prompt": blend_prompt(d.prompt, count),
+                "sample_strength": d.sample_strength,
+                "large_image_info": {
+                    "type": "",
+                    "id": _uid(),
+                    "min_version": d.min_version,
+                    "height": d.height,
+                    "width": d.width,
+                    "resolution_type": d.resolution_type,
+                },
+                "intelligent_ratio": False,  # image to image keeps image_ratio
+                "image_ratio": d.image_ratio,
+                "negative_prompt": d.negative_prompt,
+            },
+            "ability_list": [_blend_ability(image) for image in d.images],
+            "prompt_placeholder_info_list": [
+                {"type": "", "id": _uid(), "ability_index": index}
+                for index in range(count)
+            ],
+            "postedit_param": {"type": "", "id": _uid(), "generate_type": 0},
+        }
+    )
+    return blend
+
+
+def blend_draft_content(d: BlendDraft) -> str:
+    """Return the ``draft_content`` JSON string of a blend draft (§5.4):
+    ``abilities.blend`` instead of ``generate``, ``gen_option`` beside it."""
+    component_id = _uid()
+    component = {
+        "type": "image_base_component",
+        "id": component_id,
+        "min_version": d.min_version,
+        "aigc_mode": "workbench",
+        "metadata": {
+            "type": "",
+            "id": _uid(),
+            "created_platform": 3,
+            "created_platform_version": "",
+            "created_time_in_ms": str(int(time.time() * 1000)),
+            "created_did": "",
+        },
+        "generate_type": "blend",
+        "abilities": {
+            "type": "",
+            "id": _uid(),
+            "blend": _blend(d),
+            "gen_option": _gen_option(d),
+        },
+    }
+    return compact(
+        {
+            "type": "draft",
+            "id": _uid(),
+            "min_version": BLEND_MIN_VERSION,
+            "min_features": [],
+            "is_from_tsn": True,
+            "version": d.draft_version,
+            "main_component_id": component_id,
+            "component_list": [component],
+        }
+    )
+
+
+def blend_metrics_extra(d: BlendDraft, submit_id: str) -> str:
+    """``metrics_extra`` of a blend: the §5.1 form with one ``byte_edit``
+    ability per reference image."""
+    abilities = [
+        {
+            "abilityName": "byte_edit",
+            "strength": image.strength,
+            "source": {"imageUrl": f"blob:{BLOB_ORIGIN}/{_uid()}"},
+        }
+        for image in d.images
+    ]
+    scene = {
+        "type": "image",
+        "scene": "ImageBasicGenerate",
+        "modelReqKey": d.model_key,
+        "resolutionType": d.resolution_type,
+        "abilityList": abilities,
+        "benefitCount": d.n or 4,
+        "reportParams": {
+            "enterSource": "generate",
+            "vipSource": "generate",
+            "extraVipFunctionKey": f"{d.model_key}-{d.resolution_type}",
+            "useVipFunctionDetailsReporterHoc": True,
+        },
+    }
+    return compact(
+        {
+            "promptSource": "custom",
+            "generateCount": 1,
+            "enterFrom": "click",
+            "position": "page_bottom_box",
+            "sceneOptions": compact([scene]),
+            "isBoxSelect": False,
+            "isCutout": False,
+            "generateId": submit_id,
+            "isRegenerate": False,
+        }
+    )
 
 
 _SCENES = [

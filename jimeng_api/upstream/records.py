@@ -16,6 +16,7 @@ from ..errors import (
     GenerationFailedError,
     InsufficientQuotaError,
 )
+from .video import is_video_item, item_id, model_by_key, video_url
 
 PROCESSING = 20
 POST_PROCESSING = frozenset({42, 45})  # images appear one by one
@@ -49,6 +50,8 @@ class Record:
     queue: Queue | None = None
     created: float | None = None  # Unix seconds, the record's own timestamp
     has_items: bool = True  # False: the record came without ``item_list``
+    video: bool = False  # its items are videos (``urls`` are the MP4s)
+    item_ids: list[str] = field(default_factory=list)  # aligned with ``urls``
 
     @property
     def done(self) -> bool:
@@ -90,8 +93,9 @@ class Record:
                 code="upstream_overloaded",
             )
         detail = f"fail_code {code}" if code else "no fail code"
+        what = "video" if self.video else "image"
         return GenerationFailedError(
-            f"Jimeng could not generate the image (status {self.status}, "
+            f"Jimeng could not generate the {what} (status {self.status}, "
             f"{detail}, {where})."
         )
 
@@ -122,14 +126,26 @@ def _queue(raw: Any) -> Queue | None:
     )
 
 
+def _item_url(item: Mapping[str, Any]) -> str | None:
+    """A video item's MP4 (never its cover), else an image item's image."""
+    return video_url(item) if is_video_item(item) else _image_url(item)
+
+
+def _video_model(raw: Mapping[str, Any]) -> bool:
+    info = raw.get("model_info")
+    key = info.get("model_req_key") if isinstance(info, Mapping) else None
+    return isinstance(key, str) and model_by_key(key) is not None
+
+
 def parse_record(raw: Mapping[str, Any]) -> Record:
     """Extract what matters from a raw history record (any field may be off)."""
     items = raw.get("item_list")
-    urls = [
-        url
+    found = [
+        (url, item)
         for item in (items if isinstance(items, list) else [])
-        if isinstance(item, Mapping) and (url := _image_url(item))
+        if isinstance(item, Mapping) and (url := _item_url(item))
     ]
+    urls = [url for url, _ in found]
     total = raw.get("total_image_count")
     created = raw.get("created_time")
     return Record(
@@ -140,6 +156,8 @@ def parse_record(raw: Mapping[str, Any]) -> Record:
         queue=_queue(raw.get("queue_info")),
         created=float(created) if isinstance(created, int | float) else None,
         has_items=isinstance(items, list),
+        video=any(is_video_item(item) for _, item in found) or _video_model(raw),
+        item_ids=[item_id(item) or "" for _, item in found],
     )
 
 

@@ -59,7 +59,8 @@ CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
 
 ALL_IMAGES_LOADED = """
     () => {
-      const images = [...document.querySelectorAll('#gallery .entry:first-child img.result-image')];
+      const entry = document.querySelector('#gallery .entry');
+      const images = entry ? [...entry.querySelectorAll('img.result-image')] : [];
       return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
     }
 """
@@ -287,7 +288,9 @@ def test_generate_streams_each_image_into_the_history(api: Server, page):
     assert body["model"] == "jimeng-4.0:16:9:2k"
     assert authorization == f"Bearer {SESSION}"
     assert all(u.startswith(api.base_url + "/") for u, _, a in sent if a)
-    stored = page.evaluate("() => localStorage.getItem('jimeng-playground.credentials')")
+    stored = page.evaluate(
+        "() => localStorage.getItem('jimeng-playground.credentials')"
+    )
     assert stored == SESSION
     screenshot(page, "playground-zh.png")
 
@@ -353,8 +356,10 @@ def test_history_is_kept_and_has_lightbox_copy_download_rerun_delete(
     assert page.locator("#gallery .entry").count() == 1
     assert latest(page).locator(".entry-prompt").text_content() == "a cat astronaut"
     page.wait_for_function(ALL_IMAGES_LOADED)
-    urls = latest(page).locator("img.result-image").evaluate_all(
-        "els => els.map((e) => e.src)"
+    urls = (
+        latest(page)
+        .locator("img.result-image")
+        .evaluate_all("els => els.map((e) => e.src)")
     )
     assert len(urls) == 2 and all(u.startswith(simulator) for u in urls)
 
@@ -369,8 +374,9 @@ def test_history_is_kept_and_has_lightbox_copy_download_rerun_delete(
     page.keyboard.press("ArrowLeft")
     assert page.get_attribute("#lightbox-image", "src") == urls[0]
     page.click("#lightbox-copy")
-    page.wait_for_function("() => document.querySelector('#lightbox-copy')"
-                           ".textContent === '已复制'")
+    page.wait_for_function(
+        "() => document.querySelector('#lightbox-copy').textContent === '已复制'"
+    )
     assert page.evaluate("() => navigator.clipboard.readText()") == urls[0]
     # the simulator's images have no CORS headers: the image opens in a new tab
     # (a host that allows fetch gets a file download instead)
@@ -536,7 +542,9 @@ def offered(page) -> dict[str, list[str]]:
 
 def test_controls_follow_the_model(api: Server, page):
     open_playground(page, api.base_url + "/")
-    server_ids = [m["id"] for m in requests.get(api.base_url + "/v1/models").json()["data"]]
+    server_ids = [
+        m["id"] for m in requests.get(api.base_url + "/v1/models").json()["data"]
+    ]
     options = page.eval_on_selector_all("#model option", "os => os.map((o) => o.value)")
     assert options == server_ids
 
@@ -563,7 +571,8 @@ def test_the_server_accepts_the_most_the_page_offers_and_refuses_more(
     caps = page.evaluate(
         """async () => {
           const { capabilities } = await import('/static/playground/models.js');
-          const ids = [...document.querySelectorAll('#model option')].map((o) => o.value);
+          const options = document.querySelectorAll('#model option');
+          const ids = [...options].map((o) => o.value);
           return ids.map((id) => capabilities({ id }));
         }"""
     )
@@ -593,15 +602,22 @@ def test_extra_model_fields_from_the_server_are_used(api: Server, page):
     models = {
         "object": "list",
         "data": [
-            {"id": "jimeng-4.0", "max_n": 2, "resolutions": ["1k", "2k"],
-             "default_resolution": "2k", "image_to_image": True},
+            {
+                "id": "jimeng-4.0",
+                "max_n": 2,
+                "resolutions": ["1k", "2k"],
+                "default_resolution": "2k",
+                "image_to_image": True,
+            },
             {"id": "jimeng-video-3.0", "video": True},
             {"id": "jimeng-3.0", "ratios": ["1:1", "16:9"]},
         ],
     }
     page.route(
         "**/v1/models",
-        lambda route: route.fulfill(json=models, headers={"Access-Control-Allow-Origin": "*"}),
+        lambda route: route.fulfill(
+            json=models, headers={"Access-Control-Allow-Origin": "*"}
+        ),
     )
     open_playground(page, api.base_url + "/")
 
@@ -618,12 +634,16 @@ def test_extra_model_fields_from_the_server_are_used(api: Server, page):
 
 
 def test_phone_shows_the_result_after_tapping_generate(api: Server, open_page):
-    page = open_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = open_page(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     open_playground(page, api.base_url + "/")
     fill_form(page, "一只柴犬 a shiba inu in the snow")
     overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
     assert overflow <= 0
-    assert page.locator("#output").bounding_box()["y"] > PHONE["height"]  # below the form
+    assert (
+        page.locator("#output").bounding_box()["y"] > PHONE["height"]
+    )  # below the form
 
     page.tap("#generate")
 
@@ -654,7 +674,9 @@ def test_demo_hint_when_the_server_says_it_runs_on_the_simulator(api: Server, pa
     info = {"version": "9.9.9", "demo": True}
     page.route(
         "**/version",
-        lambda route: route.fulfill(json=info, headers={"Access-Control-Allow-Origin": "*"}),
+        lambda route: route.fulfill(
+            json=info, headers={"Access-Control-Allow-Origin": "*"}
+        ),
     )
     open_playground(page, api.base_url + "/", credentials="")
     page.wait_for_selector("#demo-banner:not([hidden])")
