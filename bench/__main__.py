@@ -13,6 +13,7 @@ warnings.filterwarnings("ignore", category=monkey.MonkeyPatchWarning)
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import shlex  # noqa: E402
 import signal  # noqa: E402
@@ -28,7 +29,7 @@ from .processes import parse_env_pairs  # noqa: E402
 from .procfs import machine_facts, raise_nofile  # noqa: E402
 from .profile import PySpy  # noqa: E402
 from .report import fmt, table, write  # noqa: E402
-from .scenarios import SCENARIOS  # noqa: E402
+from .scenarios import SCENARIOS, base  # noqa: E402
 from .targets import evaluate  # noqa: E402
 
 
@@ -58,6 +59,11 @@ def common_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--profile-rate", type=int, default=100, help="py-spy Hz (100)")
     g.add_argument("--no-plots", dest="plots", action="store_false")
     g.add_argument("--keep-logs", action="store_true", help="keep server logs")
+    g.add_argument(
+        "--record",
+        action="store_true",
+        help="also write <out>-recorded.json: responses and stats per run",
+    )
     g.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
 
 
@@ -112,6 +118,7 @@ def run_one(name: str, argv: list[str], command: str) -> dict[str, Any]:
         "workdir": Path(tempfile.gettempdir()),
     }
     log(f"scenario {name}: {command}")
+    base.RECORD = [] if args.record else None
     report.update(module.run(args, common))
     report["duration_s"] = time.monotonic() - started
     report["aggregate"] = aggregate(report["runs"], report["aggregate_keys"])
@@ -119,6 +126,10 @@ def run_one(name: str, argv: list[str], command: str) -> dict[str, Any]:
     report["targets"] = evaluate(name, report["runs"], config)
     out = Path(args.out) if args.out else Path(args.out_dir) / f"{name}.json"
     text = write(report, out, plots=args.plots)
+    if base.RECORD is not None:
+        rec = out.with_name(out.stem + "-recorded.json")
+        rec.write_text(json.dumps(base.RECORD, default=str) + "\n")
+        base.RECORD = None
     print(text, flush=True)
     log(f"wrote {out} and {out.with_suffix('.md')}")
     report["out"] = str(out)

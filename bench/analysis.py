@@ -273,6 +273,7 @@ def analyse(
     )
     ttfb, gaps, keepalive_first, images, kinds = [], [], [], Counter(), Counter()
     paid_failed = 0
+    failed_tasks: list[dict[str, Any]] = []
     for item in items:
         reason, history, count = classify(item)
         kinds[item["kind"]] += 1
@@ -281,6 +282,8 @@ def analyse(
         task = task or max(candidates, key=lambda t: t["created"], default=None)
         if reason:
             failures[reason] += 1
+            if len(failed_tasks) < 10:
+                failed_tasks.append(_failed(item, reason, candidates))
             samples.setdefault(
                 reason, (item["res"] or {}).get("message") or item["tag"]
             )
@@ -326,6 +329,7 @@ def analyse(
         "failed": len(items) - ok,
         "failures": dict(failures.most_common()),
         "failure_samples": samples,
+        "failed_requests": failed_tasks,
         "latency_s": summary(lat),
         "added_latency_s": summary(added),
         "sim_added_latency_s": summary(sim_added),
@@ -376,6 +380,39 @@ def analyse(
     run["latencies"] = [round(x, 4) for x in lat]  # for the plots
     run["added_latencies"] = [round(x, 4) for x in added]
     return run
+
+
+TASK_KEYS = (
+    "history_id",
+    "session",
+    "fate",
+    "status",
+    "planned_seconds",
+    "polls",
+    "created",
+    "finished",
+    "final_seen_at",
+    "final_polled_at",
+    "finished_image_count",
+    "images_expected",
+    "gen_count",
+)
+
+
+def _failed(
+    item: dict[str, Any], reason: str, tasks: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A failed request with what the simulator knows of its task(s)."""
+    res = item.get("res") or {}
+    return {
+        "tag": item["tag"],
+        "kind": item["kind"],
+        "reason": reason,
+        "wall_start": res.get("wall_start"),
+        "wall_end": res.get("wall_end"),
+        "task_id": item.get("task_id"),
+        "tasks": [{k: t.get(k) for k in TASK_KEYS} for t in tasks],
+    }
 
 
 def rss_trend(

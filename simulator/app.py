@@ -34,6 +34,7 @@ from .strict import (
     sign_violation,
 )
 from .uploads import UploadRoutes
+from .video import VideoRoutes
 from .wire import Ctx, Reply, dumps, json_response, reset_connection, version_tuple
 
 HTML_5XX = (
@@ -50,6 +51,7 @@ JIMENG_ENDPOINTS: dict[str, tuple[str, str]] = {
     "/commerce/v1/benefits/user_credit": ("user_credit", "commerce"),
     "/commerce/v1/benefits/credit_receive": ("credit_receive", "commerce"),
     "/passport/account/info/v2": ("passport", "passport"),
+    "/mweb/v1/get_local_item_list": ("local_items", "mweb"),
 }
 
 
@@ -59,6 +61,7 @@ class SimulatorApp(
     ImageRoutes,
     CommerceRoutes,
     UploadRoutes,
+    VideoRoutes,
     IntrospectionRoutes,
 ):
     """The simulator as a WSGI callable; ``.settings`` and ``.state`` are live."""
@@ -75,6 +78,7 @@ class SimulatorApp(
             "user_credit": self.user_credit,
             "credit_receive": self.credit_receive,
             "passport": self.passport,
+            "local_items": self.local_items,
         }
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -99,6 +103,8 @@ class SimulatorApp(
             return self.guarded(request, "imagex_upload", self.imagex_upload)
         if path.startswith("/img/"):
             return self.guarded(request, "image", self.image)
+        if path.startswith("/vid/"):
+            return self.guarded(request, "video", self.video_file)
         self.state.count_call("unknown")
         raise NotFound()
 

@@ -10,6 +10,7 @@ from .draft import DraftError, GenerateRequest, parse_generate
 from .settings import SimSettings
 from .state import SimState
 from .timeline import Task
+from .video import is_video_body
 from .wire import Ctx, Reply
 
 ITEM_ID_BASE = 7_593_924_000_000_000_000  # item ids: 19 digits like the real ones
@@ -25,11 +26,15 @@ class GenerateRoutes:
     settings: SimSettings
     reject: Callable[..., Reply]
     body_json: Callable[[Ctx], Any]
+    generate_video: Callable[[Ctx, dict[str, Any]], Reply]
 
     def generate(self, ctx: Ctx) -> Reply:
         state, settings = self.state, self.settings
+        body = self.body_json(ctx)
+        if is_video_body(body):
+            return self.generate_video(ctx, body)
         try:
-            req = parse_generate(self.body_json(ctx), settings)
+            req = parse_generate(body, settings)
         except DraftError as exc:
             return self.reject(ctx, exc.ret, exc.errmsg, exc.reason)
         missing = [u for u in req.blend_uris if u not in state.committed_uris]

@@ -23,6 +23,7 @@ class HistoryRoutes:
     body_json: Callable[[Ctx], Any]
     image_url: Callable[[Request, str, str, float], str]
     image_sizes: Callable[[Task], tuple[tuple[int, int], tuple[int, int]]]
+    video_item: Callable[[Ctx, Task, float], dict[str, Any]]
 
     def history(self, ctx: Ctx) -> Reply:
         """One call, any mix of ``history_ids`` and ``submit_ids`` (one poll)."""
@@ -103,6 +104,8 @@ class HistoryRoutes:
         return rec
 
     def item(self, ctx: Ctx, task: Task, index: int, now: float) -> dict[str, Any]:
+        if task.kind == "video":
+            return self.video_item(ctx, task, now)
         url = self.image_url(ctx.request, task.history_id, f"{index}.png", now)
         cover = self.image_url(ctx.request, task.history_id, f"{index}-cover.png", now)
         item_id = task.item_ids[index]

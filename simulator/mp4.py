@@ -164,7 +164,9 @@ def _moov(
         struct.pack(">hhhH", 0, 0, 0, 0), MATRIX,
         struct.pack(">II", width << 16, height << 16),
     )  # fmt: skip
-    mdhd = _full(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, TIMESCALE, duration, 0x55C4, 0))
+    mdhd = _full(
+        b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, TIMESCALE, duration, 0x55C4, 0)
+    )
     hdlr = _full(b"hdlr", 0, 0, b"\0" * 4, b"vide", b"\0" * 12, b"VideoHandler\0")
     avcc = _box(
         b"avcC",
@@ -186,7 +188,9 @@ def _moov(
               struct.pack(f">{len(sizes)}I", *sizes)),
         _full(b"stco", 0, 0, struct.pack(">II", 1, offset)),
     )  # fmt: skip
-    dinf = _box(b"dinf", _full(b"dref", 0, 0, struct.pack(">I", 1), _full(b"url ", 0, 1)))
+    dinf = _box(
+        b"dinf", _full(b"dref", 0, 0, struct.pack(">I", 1), _full(b"url ", 0, 1))
+    )
     minf = _box(b"minf", _full(b"vmhd", 0, 1, b"\0" * 8), dinf, stbl)
     trak = _box(b"trak", tkhd, _box(b"mdia", mdhd, hdlr, minf))
     return _box(b"moov", mvhd, trak)
@@ -217,7 +221,9 @@ def render_mp4(key: str, width: int, height: int, seconds: float) -> bytes:
     return ftyp + moov + _box(b"mdat", *samples)
 
 
-def boxes(data: bytes, start: int = 0, end: int | None = None) -> list[tuple[bytes, int, int]]:
+def boxes(
+    data: bytes, start: int = 0, end: int | None = None
+) -> list[tuple[bytes, int, int]]:
     """The top-level boxes of *data* between *start* and *end*: (type, offset,
     size); for tests and for the simulator's own checks."""
     end = len(data) if end is None else end

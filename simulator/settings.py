@@ -144,6 +144,17 @@ class SimSettings:
         "endpoints faults hit: all|generate|history|commerce|passport|"
         "upload|image or endpoint names (comma list)",
     )
+    video_task_seconds: float = _knob(
+        20.0, "video processing time (s), spread like task_seconds", minimum=0
+    )
+    video_cost: int = _knob(10, "credits per video")
+    video_gift_spendable: bool = _knob(
+        False, "gift credits pay for video too (default: purchased and VIP only)"
+    )
+    video_shark_models: list[str] = _knob(
+        ["dreamina_seedance_40_pro"],
+        "video model keys refused with ret 4013 without a_bogus (comma list)",
+    )
     seed: int | None = _knob(None, "random seed (durations, faults, ids)")
 
     def to_dict(self) -> dict[str, Any]:

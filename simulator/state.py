@@ -52,6 +52,14 @@ class Account:
             "purchase_credit": self.purchase_credit,
         }
 
+    def charge_video(self, amount: int, gift_ok: bool) -> None:
+        """Pay for a video: purchased, then VIP credits (gift first if allowed)."""
+        names = ("purchase_credit", "vip_credit")
+        for name in ("gift_credit", *names) if gift_ok else names:
+            take = min(amount, getattr(self, name))
+            setattr(self, name, getattr(self, name) - take)
+            amount -= take
+
     def charge(self, amount: int) -> None:
         for name in ("gift_credit", "purchase_credit", "vip_credit"):
             take = min(amount, getattr(self, name))
@@ -115,15 +123,17 @@ class SimState:
         with self.lock:
             return "".join(self.rng.choice("0123456789abcdef") for _ in range(length))
 
-    def planned_duration(self) -> float:
-        """Processing time of a new task (scaled by ``time_scale``)."""
+    def planned_duration(self, seconds: float | None = None) -> float:
+        """Processing time of a new task (scaled by ``time_scale``); *seconds*
+        replaces ``task_seconds`` (videos)."""
         s = self.settings
+        base = s.task_seconds if seconds is None else seconds
         with self.lock:
             if s.duration_model == "lognormal":
                 factor = self.rng.lognormvariate(0.0, s.task_sigma)
             else:
                 factor = 1 + self.rng.uniform(-s.task_jitter, s.task_jitter)
-        return max(0.0, s.task_seconds * factor) * s.time_scale
+        return max(0.0, base * factor) * s.time_scale
 
     def planned_queue(self) -> tuple[float, int, int]:
         """(scaled wait, queue_idx at submission, queue_length) of a new task.

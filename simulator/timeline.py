@@ -61,6 +61,8 @@ class Task:
     fail_code: str = ""
     final_without_items: bool = False
     cost: int = 0
+    kind: str = "image"  # or "video": status 20 until done, one video item
+    video: dict[str, Any] = field(default_factory=dict)
     # What the clients saw (mutated under the state lock by history polls).
     polls: int = 0
     first_polled_at: float | None = None
@@ -116,6 +118,8 @@ class Task:
             if self.blocked or self.fate == "partial_fail":
                 return 30, self.final_count
             return 50, self.gen_count
+        if self.kind == "video":
+            return 20, 0
         if self.blocked or now < self.think_at:
             return 20, 0
         if now < self.post_at:
@@ -155,6 +159,7 @@ class Task:
             latency = self.delivered_at - finished
         return {
             "submit_id": self.submit_id,
+            "kind": self.kind,
             "session": self.session,
             "model": self.model,
             "prompt": self.prompt,

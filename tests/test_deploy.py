@@ -1,23 +1,38 @@
-"""Static checks of the deploy kit (Dockerfile, deploy/) against config.py."""
+"""The deploy kit (deploy/): checked against config.py, and run where it can be.
+
+The Dockerfile and compose files: tests/test_docker_image.py. The VPS recipe of
+the READMEs: tests/test_vps_recipe.py. supervisord and pm2 are started for real
+when installed (pip install supervisor; npm install -g pm2, or PM2=path/to/pm2).
+"""
 
 from __future__ import annotations
 
 import configparser
-import fnmatch
 import json
+import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from config import Config
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 IMAGE_PORT = 8000  # the port the image, nginx and Prometheus configs assume
+# the longest a request waits (the job goes on after it; older configs: the
+# whole generation)
+REQUEST_LIMIT = getattr(Config, "SYNC_WAIT_TIMEOUT", Config.GENERATION_TIMEOUT)
 
 
 def read(relative: str) -> str:
@@ -79,7 +94,7 @@ def test_nginx_streams_unbuffered_and_waits_longer_than_a_generation():
         values = nginx_values(name)
         assert values, f"{name} missing (nginx's default is 60 s)"
         for (value,) in values:
-            assert seconds(value) > Config.GENERATION_TIMEOUT, name
+            assert seconds(value) > REQUEST_LIMIT, name
 
 
 def test_nginx_body_limit_matches_max_content_length():
@@ -118,7 +133,399 @@ def test_systemd_unit_stops_gracefully_and_runs_unprivileged():
     assert service["ProtectSystem"] == "strict"
 
 
-@@SUPERVISOR_PM2@@
+def test_supervisord_program_execs_gunicorn_with_the_env_file():
+    program = ini("deploy/supervisord/jimeng-api.conf")["program:jimeng-api"]
+    assert int(program["stopwaitsecs"]) > Config.GUNICORN_GRACEFUL_TIMEOUT
+    assert program["stopsignal"] == "TERM"
+    assert program["killasgroup"] == program["stopasgroup"] == "true"
+    assert program["directory"] == "/opt/jimeng-api"
+    command = shlex.split(program["command"])  # as supervisord splits it
+    assert command[:2] == [
+        "/opt/jimeng-api/.venv/bin/python",
+        "/opt/jimeng-api/deploy/envexec.py",
+    ]
+    assert "--graceful-int" not in command  # exec: gunicorn is the process signalled
+    dash = command.index("--")
+    assert command[dash - 1] == "/etc/jimeng-api.env"
+    assert command[dash + 1 :] == [
+        "/opt/jimeng-api/.venv/bin/gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+    ]
+    assert "sh" not in command[0] and "DATA_DIR" in program["environment"]
+
+
+def test_pm2_app_waits_for_gunicorn_and_signals_only_the_wrapper():
+    text = read("deploy/pm2/ecosystem.config.js")
+    (kill_timeout,) = re.findall(r"kill_timeout:\s*(\d+)", text)
+    assert int(kill_timeout) / 1000 > Config.GUNICORN_GRACEFUL_TIMEOUT
+    assert re.search(r'interpreter:\s*"none"', text)
+    assert re.search(r"treekill:\s*false", text)
+    assert not re.search(r"^\s*time:\s*true", text, re.M)  # gunicorn stamps its lines
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="no node")
+def test_pm2_config_loads_in_node_and_runs_gunicorn_through_envexec():
+    script = (
+        "const c = require(process.argv[1]); console.log(JSON.stringify(c.apps[0]))"
+    )
+    result = subprocess.run(
+        ["node", "-e", script, str(DEPLOY / "pm2/ecosystem.config.js")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert result.returncode == 0, result.stderr
+    app = json.loads(result.stdout)
+    assert app["script"] == "/opt/jimeng-api/.venv/bin/python"
+    assert app["args"] == [
+        "/opt/jimeng-api/deploy/envexec.py",
+        "--optional",
+        "--graceful-int",
+        "/etc/jimeng-api.env",
+        "--",
+        "/opt/jimeng-api/.venv/bin/gunicorn",
+        "-c",
+        "gunicorn.conf.py",
+    ]
+    assert app["cwd"] == "/opt/jimeng-api"
+    assert result.stderr == ""  # no warning about PM2_KILL_SIGNAL any more
+
+
+def test_systemd_unit_keeps_the_job_store_in_its_state_directory():
+    service = ini("deploy/systemd/jimeng-api.service")["Service"]
+    environment = " ".join(
+        line.split("=", 1)[1]
+        for line in read("deploy/systemd/jimeng-api.service").splitlines()
+        if line.startswith("Environment=")
+    )
+    assert "DATA_DIR=/var/lib/" + service["StateDirectory"] in environment.split()
+    # everything else is read-only: the unit must name every place it writes
+    assert service["ProtectSystem"] == "strict"
+    assert "PROMETHEUS_MULTIPROC_DIR=/run/jimeng-api/metrics" in environment.split()
+    assert "jimeng-api/metrics" in service["RuntimeDirectory"].split()
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
+def test_systemd_accepts_the_unit():
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(DEPLOY / "systemd/jimeng-api.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # the install in /opt/jimeng-api is not on this machine; nothing else may fail
+    complaints = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip()
+        and "/opt/jimeng-api/.venv/bin/gunicorn is not executable" not in line
+    ]
+    assert complaints == []
+
+
+# --- envexec.py: the env file, read safely ------------------------------------
+
+ENVEXEC = DEPLOY / "envexec.py"
+TRICKY = {
+    # a browser's User-Agent: parentheses and semicolons broke `. envfile`
+    "JIMENG_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/132.0.0.0 Safari/537.36",
+    "JIMENG_SEC_CH_UA": '"Not A(Brand";v="8", "Chromium";v="132"',
+    "METRICS_TOKEN": "tok-$HOME;`id`,$(id)",
+    "CORS_ORIGINS": "https://a.example, https://b.example",
+    "EMPTY": "",
+    "ESCAPED": 'a "b" c\\d $x',
+    "JOINED": "ab cd",
+}
+TRICKY_FILE = "\n".join(
+    [
+        "# written as systemd's EnvironmentFile= wants it",
+        "; a comment too",
+        "JIMENG_USER_AGENT=Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/132.0.0.0 Safari/537.36",
+        """JIMENG_SEC_CH_UA='"Not A(Brand";v="8", "Chromium";v="132"'""",
+        "  METRICS_TOKEN = tok-$HOME;`id`,$(id)",
+        "CORS_ORIGINS=https://a.example, https://b.example   ",  # blanks dropped
+        "",
+        "EMPTY=",
+        r'ESCAPED="a \"b\" c\\d \$x"',
+        'JOINED=a"b c"d',
+        "",
+    ]
+)
+PRINT_ENV = [
+    sys.executable,
+    "-c",
+    "import json, os; print(json.dumps(dict(os.environ)))",
+]
+
+
+def envexec(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ENVEXEC), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], **(env or {})},
+        **kw,
+    )
+
+
+def test_envexec_reads_values_the_shell_would_choke_on(tmp_path):
+    env_file = tmp_path / "jimeng-api.env"
+    env_file.write_text(TRICKY_FILE)
+    sourced = subprocess.run(
+        ["sh", "-c", f'set -a; . "{env_file}"'], capture_output=True, timeout=30
+    )
+    assert sourced.returncode != 0  # what the old supervisord program did
+
+    result = envexec(str(env_file), "--", *PRINT_ENV, env={"HOST": "0.0.0.0"})
+
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert {k: seen.get(k) for k in TRICKY} == TRICKY
+    assert seen["HOST"] == "0.0.0.0"  # the rest of the environment stays
+
+
+def test_envexec_refuses_a_broken_file_without_showing_its_secrets(tmp_path):
+    env_file = tmp_path / "bad.env"
+    env_file.write_text("API_KEYS=sk-fine\nsk-secret-value-without-a-key\n")
+    result = envexec(str(env_file), "--", *PRINT_ENV)
+    assert result.returncode == 2
+    assert "line 2" in result.stderr and "sk-secret" not in result.stderr
+    assert envexec(str(tmp_path / "missing.env"), "--", *PRINT_ENV).returncode == 2
+    optional = envexec("--optional", str(tmp_path / "missing.env"), "--", *PRINT_ENV)
+    assert optional.returncode == 0, optional.stderr
+
+
+def test_envexec_turns_sigint_into_sigterm_and_passes_other_signals(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(
+        "import signal, sys, time\n"
+        "def note(n, f):\n"
+        "    print(signal.Signals(n).name, flush=True)\n"
+        "    if n == signal.SIGTERM: sys.exit(7)\n"
+        "for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):\n"
+        "    signal.signal(s, note)\n"
+        "print('ready', flush=True)\n"
+        "while True: time.sleep(0.1)\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ENVEXEC),
+            "--optional",
+            "--graceful-int",
+            str(tmp_path / "none.env"),
+            "--",
+            sys.executable,
+            str(script),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGHUP)
+        assert proc.stdout.readline().strip() == "SIGHUP"
+        proc.send_signal(signal.SIGINT)  # what pm2 sends
+        assert proc.stdout.readline().strip() == "SIGTERM"
+        assert proc.wait(timeout=30) == 7  # the child's exit status
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+# --- supervisord and pm2, for real --------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def slow_simulator() -> Iterator[str]:
+    from simulator import start_simulator_process, stop_simulator_process
+
+    proc, base_url = start_simulator_process(
+        ["--task-seconds", "3", "--task-jitter", "0"]
+    )
+    try:
+        yield base_url
+    finally:
+        stop_simulator_process(proc)
+
+
+def service_env_file(tmp_path: Path, simulator: str) -> tuple[Path, str]:
+    """An env file for a service on a free port, with TRICKY_FILE's values."""
+    port = free_port()
+    settings = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "GUNICORN_WORKERS": "1",
+        "JIMENG_BASE_URL": simulator,
+        "IMAGE_FETCH_ALLOWED_HOSTS": "127.0.0.1",
+        "POLL_FIRST_DELAY": "0.2",
+        "POLL_INTERVAL": "0.2",
+        "DATA_DIR": str(tmp_path / "data"),
+    }
+    lines = [f"{k}={v}" for k, v in settings.items()]
+    path = tmp_path / "jimeng-api.env"
+    path.write_text("\n".join(lines) + "\n" + TRICKY_FILE)
+    return path, f"http://127.0.0.1:{port}"
+
+
+def wait_for(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer in {timeout} s")
+
+
+def submissions(simulator: str) -> int:
+    return requests.get(simulator + "/__sim/stats?tasks=0", timeout=10).json()[
+        "submissions"
+    ]
+
+
+def assert_stop_lets_a_generation_finish(base_url, simulator, stop) -> None:
+    """Start a 3-second generation, stop the service meanwhile: it must finish."""
+    before = submissions(simulator)
+    result: dict = {}
+
+    def generate() -> None:
+        result["response"] = requests.post(
+            base_url + "/v1/images/generations",
+            headers={"Authorization": "Bearer deploy-test-session"},
+            json={"model": "jimeng-4.0", "prompt": "in flight", "n": 2},
+            timeout=120,
+        )
+
+    thread = threading.Thread(target=generate)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while submissions(simulator) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert submissions(simulator) > before, "the generation never reached Jimeng"
+    stop()
+    thread.join(timeout=120)
+    response = result["response"]
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"]) == 2
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base_url + "/ping", timeout=5)  # and it did stop
+
+
+def supervisord_binary() -> str | None:
+    found = shutil.which("supervisord") or str(
+        Path(sys.executable).parent / "supervisord"
+    )
+    return found if os.access(found, os.X_OK) else None
+
+
+@pytest.mark.server
+@pytest.mark.skipif(not supervisord_binary(), reason="supervisor is not installed")
+def test_supervisord_starts_with_the_env_file_and_stops_gracefully(
+    tmp_path, slow_simulator
+):
+    env_file, base_url = service_env_file(tmp_path, slow_simulator)
+    program = read("deploy/supervisord/jimeng-api.conf")
+    program = program.replace("/opt/jimeng-api", str(ROOT))
+    program = program.replace("/etc/jimeng-api.env", str(env_file))
+    program = program.replace("/var/log/supervisor", str(tmp_path))
+    program = re.sub(r"^user=.*$", "", program, flags=re.M)  # we are not root-dropping
+    sock = tmp_path / "supervisor.sock"
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(
+        f"[unix_http_server]\nfile={sock}\n"
+        f"[supervisord]\nlogfile={tmp_path}/supervisord.log\n"
+        f"pidfile={tmp_path}/supervisord.pid\nchildlogdir={tmp_path}\n"
+        "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = "
+        "supervisor.rpcinterface:make_main_rpcinterface\n"
+        f"[supervisorctl]\nserverurl=unix://{sock}\n" + program
+    )
+    ctl = [str(Path(supervisord_binary()).parent / "supervisorctl"), "-c", str(conf)]
+    subprocess.run([supervisord_binary(), "-c", str(conf)], check=True, timeout=60)
+    try:
+        wait_for(base_url + "/ping")
+        # the settings of the env file reached the service
+        status = subprocess.run(
+            [*ctl, "status", "jimeng-api"], capture_output=True, text=True
+        )
+        assert "RUNNING" in status.stdout
+
+        def stop() -> None:
+            subprocess.run([*ctl, "stop", "jimeng-api"], check=True, timeout=700)
+
+        assert_stop_lets_a_generation_finish(base_url, slow_simulator, stop)
+    finally:
+        subprocess.run([*ctl, "shutdown"], capture_output=True, timeout=60)
+    errors = (tmp_path / "jimeng-api.error.log").read_text()
+    assert "Handling signal: term" in errors  # gunicorn's graceful stop, not INT/QUIT
+
+
+def pm2_binary() -> str | None:
+    return os.environ.get("PM2") or shutil.which("pm2")
+
+
+@pytest.mark.server
+@pytest.mark.skipif(
+    not pm2_binary(), reason="pm2 is not installed (npm install -g pm2)"
+)
+def test_pm2_starts_with_the_env_file_and_stops_gracefully(tmp_path, slow_simulator):
+    env_file, base_url = service_env_file(tmp_path, slow_simulator)
+    home = tmp_path / "pm2"
+    env = {
+        **os.environ,
+        "PM2_HOME": str(home),
+        "JIMENG_API_DIR": str(ROOT),
+        "JIMENG_API_ENV_FILE": str(env_file),
+    }
+    env.pop("PM2_KILL_SIGNAL", None)  # the point: no daemon setting is needed
+
+    def pm2(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [pm2_binary(), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+
+    started = pm2("start", str(DEPLOY / "pm2/ecosystem.config.js"))
+    try:
+        assert started.returncode == 0, started.stderr
+        wait_for(base_url + "/ping")
+        (app,) = json.loads(pm2("jlist").stdout)
+        # the log files the READMEs name
+        assert app["pm2_env"]["pm_out_log_path"] == str(
+            home / "logs/jimeng-api-out.log"
+        )
+        assert app["pm2_env"]["pm_err_log_path"] == str(
+            home / "logs/jimeng-api-error.log"
+        )
+
+        def stop() -> None:
+            result = pm2("stop", "jimeng-api", timeout=700)
+            assert result.returncode == 0, result.stderr
+
+        assert_stop_lets_a_generation_finish(base_url, slow_simulator, stop)
+        errors = (home / "logs/jimeng-api-error.log").read_text()
+        assert (
+            "Handling signal: term" in errors and "Handling signal: int" not in errors
+        )
+        # one timestamp per line: gunicorn's own, no pm2 prefix before it
+        access = (home / "logs/jimeng-api-out.log").read_text().splitlines()
+        line = next(ln for ln in access if "/v1/images/generations" in ln)
+        assert line.startswith("["), line
+    finally:
+        pm2("kill")
+
 
 # --- env example and prometheus ---------------------------------------------
 
@@ -135,7 +542,7 @@ def test_env_example_names_only_real_settings():
 
 def test_graceful_timeout_outlasts_a_generation():
     # the stop timeouts above are checked against the graceful timeout
-    assert Config.GUNICORN_GRACEFUL_TIMEOUT > Config.GENERATION_TIMEOUT
+    assert Config.GUNICORN_GRACEFUL_TIMEOUT > REQUEST_LIMIT
 
 
 def test_prometheus_scrapes_metrics_on_the_service_port():

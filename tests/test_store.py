@@ -1,7 +1,7 @@
 """The store's contract, run against every backend: a SQLite file, a real
 ``redis-server`` and the in-memory dicts; then what is particular to each
-(unreachable servers, corrupt files, fork, URLs) and two OS processes racing
-for one slot and one lease."""
+(unreachable servers, corrupt files, fork, URLs); and OS processes racing for
+one slot, one lease, one counter and one job record."""
 
 from __future__ import annotations
 
@@ -179,6 +179,7 @@ def test_list_jobs_newest_first_with_pages(store):
         [store.get_job("j2"), store.get_job("j1")], False)  # fmt: skip
     assert store.list_jobs("alice", limit=2, after="j1") == ([], False)
     assert store.list_jobs("alice", limit=0) == ([], True)
+    assert store.list_jobs("alice", limit=-1) == ([], True)
     assert [j["id"] for j in store.list_jobs("bob", limit=9)[0]] == ["bob1"]
     assert store.list_jobs("bob", limit=9, after="j4") == ([], False)
     assert store.list_jobs("alice", limit=9, after="bob1") == ([], False)
@@ -348,6 +349,21 @@ def test_purge_deletes_what_expired(store):
             rows = [db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                     for t in ("jobs", "keys", "leases", "slots")]  # fmt: skip
         assert rows == [1, 1, 0, 0]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_writes_purge_now_and_then(backend, tmp_path, request):
+    if backend == "sqlite":
+        store: Store = SqliteStore(str(tmp_path / "s.db"))
+    else:
+        store = RedisStore(request.getfixturevalue("redis_url"), prefix=_prefix())
+    store.create_job(job("old"))
+    store.update_job("old", {"status": "completed"}, ttl=SHORT)
+    time.sleep(WAIT)
+    store._next_purge = 0  # as if PURGE_EVERY had passed
+    store.create_job(job("new"))
+    assert store.purge() == 0  # the write did it already
+    store.close()
 
 
 def test_ping(store):

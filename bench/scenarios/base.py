@@ -20,6 +20,8 @@ from ..meter import Meter
 from ..processes import Stack
 
 POOL_KEY = "bench-key-1"
+#: when a list, every measured run appends what it analysed (``--record``)
+RECORD: list[dict[str, Any]] | None = None
 #: server settings that are durations, scaled with the simulator's time_scale
 SCALED = {  # key: lowest value config.py accepts
     "POLL_FIRST_DELAY": 0.0,
@@ -190,6 +192,8 @@ def run_measured(
     server = stack.server  # a restart replaces it
     log_text = server.log_since(offset) if server.log_path.exists() else ""
     run = analyse(label, items, stats, figures, log_text, time_scale)
+    if RECORD is not None:
+        RECORD.append(recorded(label, items, stats, figures, time_scale))
     if profile is not None:
         run["profile"] = profile.stop()
     run["workers"] = len(server.tree.workers)
@@ -217,3 +221,44 @@ def log_run(run: dict[str, Any]) -> None:
 
 def jitter(rng: random.Random, low: float, high: float) -> float:
     return rng.uniform(low, high) if high > low else low
+
+
+def recorded(
+    label: str,
+    items: list[dict[str, Any]],
+    stats: dict[str, Any],
+    figures: dict[str, Any],
+    time_scale: float,
+) -> dict[str, Any]:
+    """A run as JSON: ``analyse(**recorded)`` gives the same figures again."""
+    keep = []
+    for item in items:
+        res = dict(item.get("res") or {}) or None
+        if res is not None:
+            res["body"] = res["body"].decode("utf-8", "replace")
+        keep.append({k: v for k, v in item.items() if k != "request"} | {"res": res})
+    return {
+        "label": label,
+        "items": keep,
+        "stats": stats,
+        "meter": figures,
+        "time_scale": time_scale,
+    }
+
+
+def replay(record: dict[str, Any]) -> dict[str, Any]:
+    """Analyse a recorded run again (bodies back to bytes)."""
+    items = []
+    for item in record["items"]:
+        item = dict(item)
+        if item.get("res"):
+            item["res"] = dict(item["res"], body=item["res"]["body"].encode())
+        items.append(item)
+    return analyse(
+        record["label"],
+        items,
+        record["stats"],
+        record["meter"],
+        "",
+        record["time_scale"],
+    )

@@ -18,6 +18,10 @@ DEFAULT_LEVELS = (20, 1000, 2000)
 QUICK_LEVELS = (1, 20)
 SHORT = ["--levels", "20,1000,2000"]
 TINY = [
+    "--server-env",
+    "POLL_FIRST_DELAY=0.3",
+    "--server-env",
+    "POLL_EXPECTED_SECONDS=1",
     "--quick",
     "--levels",
     "1,5",

@@ -39,6 +39,12 @@ from .base import (
 NAME = "restart"
 SHORT: list[str] = []
 TINY = [
+    "--server-env",
+    "POLL_FIRST_DELAY=0.3",
+    "--server-env",
+    "POLL_EXPECTED_SECONDS=1",
+    "--server-env",
+    "LEASE_TTL=2",
     "--jobs",
     "6",
     "--accounts",
@@ -188,6 +194,7 @@ def run(args: argparse.Namespace, common: dict[str, Any]) -> dict[str, Any]:
             )
             run_["restart_stop_s"] = max(x["stop_s"] for x in info["restarts"])
             run_["restart_start_s"] = max(x["start_s"] for x in info["restarts"])
+            run_["proxy_cpu_ms_per_generation"] = None  # not across a restart
             run_.update(info, kind="async", concurrency=args.jobs)
             runs.append(run_)
     return {

@@ -30,7 +30,24 @@ from .base import POOL_KEY, follow_task, pool_env, request_for, run_measured, se
 
 NAME = "soak"
 SHORT = ["--minutes", "3"]
-TINY = ["--minutes", "0.25", "--rate", "2", "--task-seconds", "0.5", "--drain", "30"]
+TINY = [
+    "--server-env",
+    "POLL_FIRST_DELAY=0.3",
+    "--server-env",
+    "POLL_EXPECTED_SECONDS=1",
+    "--minutes",
+    "0.15",
+    "--rate",
+    "3",
+    "--task-seconds",
+    "0.5",
+    "--queue-seconds",
+    "0.2",
+    "--drain",
+    "30",
+    "--faults",
+    "fault_http_5xx=0.02,fault_non_json=0.02,stall_rate=0.05,stall_seconds=2",
+]
 DEFAULT_FAULTS = (
     "fault_http_5xx=0.01,fault_non_json=0.005,fault_reset=0.005,fault_slow=0.001,"
     "fault_numeric_ret=0.01,fault_string_status=0.01,fault_missing_item_list=0.01,"
@@ -67,6 +84,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         default=10.0,
         help="median task (lognormal, sigma 0.5; 10)",
+    )
+    p.add_argument(
+        "--queue-seconds", type=float, default=2.0, help="mean queue wait (2)"
     )
     p.add_argument(
         "--faults", default=DEFAULT_FAULTS, help="simulator knobs k=v,… ('' = none)"

@@ -38,6 +38,7 @@ module.exports = {
       interpreter: "none",
       exec_mode: "fork",
       instances: 1, // gunicorn forks its own workers (GUNICORN_WORKERS)
+      merge_logs: true, // log file names without the "-<id>" suffix
       autorestart: true,
       max_restarts: 10,
       min_uptime: "10s",

@@ -13,10 +13,12 @@ from flask.typing import ResponseReturnValue
 from ..auth import caller
 from ..catalog import get_model, parse_model_suffix, size_from_suffix
 from ..errors import InvalidRequestError
+from ..references import Source
 from ..results import markdown_image, usage
 from ..schemas import chat_completion_schema, load_json
-from ..specs import clean_prompt, image_spec
+from ..specs import clean_prompt
 from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
+from .edits import build_spec
 from .waiting import job_error, respond, start, wait, wants_async
 
 bp = Blueprint("chat", __name__, url_prefix="/v1/chat")
@@ -36,13 +38,15 @@ def create_chat_completion() -> ResponseReturnValue:
     prompt = clean_prompt(
         last_user_text(params["messages"]), config["MAX_PROMPT_LENGTH"], "messages"
     )
-    spec = image_spec(
-        config,
-        model_name=name,
+    # image parts of that message make it image to image (never dropped)
+    spec = build_spec(
+        params,
+        last_user_images(params["messages"]),
         prompt=prompt,
+        prompt_param="messages",
+        model_name=name,
         size=size,
-        n=params["n"],
-        negative_prompt=params["negative_prompt"],
+        kind="chat",
     )
     spec.update(
         completion_id=f"chatcmpl-{uuid.uuid4().hex}", raw_model=raw_model, prompt=prompt
@@ -85,6 +89,38 @@ def last_user_text(messages: list[dict[str, Any]]) -> str:
             content = "\n".join(t for t in texts if isinstance(t, str))
         return content or ""
     raise InvalidRequestError("No message with role 'user'.", param="messages")
+
+
+def last_user_images(messages: list[dict[str, Any]]) -> list[Source]:
+    """The image parts of the last user message, in order, as references:
+    ``image_url`` (``{"url": …}`` or a string: an http(s) URL or a data: URI)
+    and the Responses API's ``input_image``."""
+    for m_index in range(len(messages) - 1, -1, -1):
+        message = messages[m_index]
+        if message["role"] != "user":
+            continue
+        content = message["content"]
+        if not isinstance(content, list):
+            return []
+        sources = []
+        for p_index, part in enumerate(content):
+            kind = part["type"]
+            if kind not in ("image_url", "input_image"):
+                continue
+            param = f"messages[{m_index}].content[{p_index}]"
+            value = part.get("image_url")
+            if isinstance(value, dict):
+                value = value.get("url")
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidRequestError(
+                    f"'{param}' is an image part without a URL: send "
+                    '{"type": "image_url", "image_url": {"url": "https://…" or '
+                    '"data:image/png;base64,…"}}.',
+                    param=param,
+                )
+            sources.append(Source(value, param))
+        return sources
+    return []
 
 
 def image_deltas(

@@ -89,6 +89,7 @@ class MemoryStore(Store):
     def list_jobs(
         self, owner: str, *, limit: int, after: str | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
+        limit = max(limit, 0)
         with self._lock:
             mine = [
                 (j.created_at, i, j) for i, j in self._live_jobs() if j.owner == owner
@@ -238,19 +239,17 @@ class MemoryStore(Store):
     def purge(self) -> int:
         now = time.monotonic()
         with self._lock:
-            gone = [i for i, j in self._jobs.items() if not _live(j.expires_at, now)]
-            gone_keys = [k for k, (_, e) in self._keys.items() if not _live(e, now)]
-            gone_leases = [n for n, (_, e) in self._leases.items() if e <= now]
-            for table, names in (
-                (self._jobs, gone),
-                (self._keys, gone_keys),
-                (self._leases, gone_leases),
-            ):
-                for name in names:
-                    del table[name]
-            slots = sum(len(m) for m in self._slots.values())
+            before = self._size()
+            self._jobs = {
+                i: j for i, j in self._jobs.items() if _live(j.expires_at, now)
+            }
+            self._keys = {k: v for k, v in self._keys.items() if _live(v[1], now)}
+            self._leases = {n: v for n, v in self._leases.items() if v[1] > now}
             for group in list(self._slots):
                 if not self._members(group, now):
                     del self._slots[group]
-            slots -= sum(len(m) for m in self._slots.values())
-        return len(gone) + len(gone_keys) + len(gone_leases) + slots
+            return before - self._size()
+
+    def _size(self) -> int:
+        slots = sum(len(members) for members in self._slots.values())
+        return len(self._jobs) + len(self._keys) + len(self._leases) + slots

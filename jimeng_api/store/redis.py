@@ -26,6 +26,7 @@ from the prefix, so this runs on a standalone server, not on Redis Cluster.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -45,6 +46,7 @@ from . import (
 )
 from .base import UNFINISHED, Store, StoreError
 
+log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 UPDATE_ATTEMPTS = 50
 PURGE_EVERY = 60.0  # seconds between opportunistic purges (per process)
@@ -224,7 +226,7 @@ class RedisStore(Store):
         if not self._run("CREATE", keys, [*args, job["owner"]]):
             raise KeyError(job_id)
         if time.monotonic() >= self._next_purge:
-            self._purge(batches=1)
+            self._purge_quietly()
 
     @_guard
     def get_job(self, job_id: str) -> dict[str, Any] | None:
@@ -297,7 +299,7 @@ class RedisStore(Store):
         self, owner: str, *, limit: int, after: str | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
         jobs: list[dict[str, Any]] = []
-        zset = self._k("jobs", "owner", owner)
+        zset, limit = self._k("jobs", "owner", owner), max(limit, 0)
         while len(jobs) <= limit:
             want = limit + 1 - len(jobs)
             if not (rows := self._page(zset, after, want, newest=True, values=True)):
@@ -403,6 +405,15 @@ class RedisStore(Store):
     def purge(self) -> int:
         """Drop the index entries of jobs that expired; return how many jobs."""
         return self._purge()
+
+    def _purge_quietly(self) -> None:
+        """A bounded purge after a write; its failure must not fail the write."""
+        try:
+            self._purge(batches=1)
+        except redis.RedisError as exc:
+            log.warning(
+                "Redis store %s: purge failed: %s", self.where, type(exc).__name__
+            )
 
     def _purge(self, batches: int | None = None) -> int:
         """Clean up to *batches* batches per status (all, when None)."""

@@ -175,7 +175,7 @@ class SqliteStore(Store):
     def list_jobs(
         self, owner: str, *, limit: int, after: str | None = None
     ) -> tuple[list[dict[str, Any]], bool]:
-        now = _now()
+        now, limit = _now(), max(limit, 0)
         sql = f"SELECT id, data FROM jobs WHERE owner = ? AND {LIVE}"
         args: tuple[Any, ...] = (owner, now)
         with self._tx("BEGIN") as db:
@@ -333,7 +333,7 @@ class SqliteStore(Store):
     # --- housekeeping ------------------------------------------------------------
 
     def ping(self) -> None:
-        self._one("SELECT COUNT(*) FROM keys", ())
+        self._one("SELECT 1 FROM keys LIMIT 1", ())
 
     def purge(self) -> int:
         now = _now()

@@ -212,6 +212,24 @@ def load_draft(data: Mapping[str, Any]) -> Draft | VideoDraft:
     return Draft(**data)
 
 
+def with_frames(
+    data: Mapping[str, Any], uris: list[str], sizes: list[Mapping[str, Any]]
+) -> VideoDraft:
+    """The stored video draft with the frames just uploaded for the account
+    that takes the job: the first is the first frame, a second the last."""
+    frames = [
+        {"uri": uri, "width": size.get("width"), "height": size.get("height")}
+        for uri, size in zip(uris, sizes, strict=True)
+    ]
+    return VideoDraft(
+        **{
+            **data,
+            "first_frame": frames[0] if frames else None,
+            "end_frame": frames[1] if len(frames) > 1 else None,
+        }
+    )
+
+
 def _uid() -> str:
     return str(uuid.uuid4())
 
