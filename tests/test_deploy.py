@@ -452,11 +452,15 @@ def test_supervisord_starts_with_the_env_file_and_stops_gracefully(
     subprocess.run([supervisord_binary(), "-c", str(conf)], check=True, timeout=60)
     try:
         wait_for(base_url + "/ping")
-        # the settings of the env file reached the service
-        status = subprocess.run(
-            [*ctl, "status", "jimeng-api"], capture_output=True, text=True
-        )
-        assert "RUNNING" in status.stdout
+        deadline = time.monotonic() + 30  # RUNNING after startsecs
+        while time.monotonic() < deadline:
+            status = subprocess.run(
+                [*ctl, "status", "jimeng-api"], capture_output=True, text=True
+            )
+            if "RUNNING" in status.stdout:
+                break
+            time.sleep(0.5)
+        assert "RUNNING" in status.stdout, status.stdout
 
         def stop() -> None:
             subprocess.run([*ctl, "stop", "jimeng-api"], check=True, timeout=700)
