@@ -19,6 +19,7 @@ from .errors import (
 )
 from .extensions import init_services
 from .logs import init_request_logging
+from .security import init_security_headers
 from .store import StoreError
 
 __version__ = "1.0.0"
@@ -62,6 +63,7 @@ def create_app(
         **CORS_SETTINGS,
     )
     init_request_logging(app)
+    init_security_headers(app)
     register_error_handlers(app)
     app.before_request(_refuse_oversized_body)
     init_services(app)

@@ -160,6 +160,7 @@ class Task:
         return {
             "submit_id": self.submit_id,
             "kind": self.kind,
+            "video": dict(self.video),
             "session": self.session,
             "model": self.model,
             "prompt": self.prompt,

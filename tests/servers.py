@@ -121,7 +121,9 @@ def api_env(sim: Simulator, **extra: str) -> dict[str, str]:
     return {
         "JIMENG_BASE_URL": sim.base_url,
         "POLL_FIRST_DELAY": "0.2",
-        "POLL_INTERVAL": "0.2",
+        "POLL_EXPECTED_SECONDS": "1",
+        "POLL_FINISHING_INTERVAL": "0.2",
+        "POLL_MIN_INTERVAL": "0.1",
         "SSE_KEEPALIVE_INTERVAL": "0.5",
         "UPSTREAM_RETRY_BACKOFF": "0.05",
         "LOG_LEVEL": "INFO",
