@@ -41,8 +41,8 @@ demo: $(VENV)/.runtime ## offline: the simulator on :8001 and the API on :8000 p
 	  JIMENG_BASE_URL=http://127.0.0.1:8001 IMAGE_FETCH_ALLOWED_HOSTS=127.0.0.1 \
 	  $(BIN)/gunicorn -c gunicorn.conf.py
 
-bench: $(VENV)/.dev ## benchmark against the simulator; writes bench/results.json
-	$(BIN)/python bench/bench.py
+bench: $(VENV)/.dev ## the four scenarios of bench/, short (~10 min); reports in bench/results/
+	$(BIN)/python -m bench all
 
 fuzz: $(VENV)/.dev ## long property-based fuzzing of every endpoint
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_fuzz.py

@@ -83,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
         )
         module.add_arguments(p)
         common_arguments(p)
+    p = sub.add_parser("report", help="re-render reports from their JSON")
+    p.add_argument("json", nargs="+", help="bench/results/<scenario>.json …")
+    p.add_argument("--no-plots", dest="plots", action="store_false")
     p = sub.add_parser("all", help="the short version of every scenario (make bench)")
     p.add_argument("--tiny", action="store_true", help="seconds-long runs (tests)")
     p.add_argument("--only", help="comma list of scenarios")
@@ -137,6 +140,15 @@ def run_one(name: str, argv: list[str], command: str) -> dict[str, Any]:
     return report
 
 
+def rerender(path: Path, plots: bool = True) -> None:
+    """Recompute the spread and the targets of a saved report; write it again."""
+    report = json.loads(path.read_text())
+    report["aggregate"] = aggregate(report["runs"], report["aggregate_keys"])
+    config = (report.get("server") or {}).get("config") or {}
+    report["targets"] = evaluate(report["scenario"], report["runs"], config)
+    print(write(report, path, plots=plots))
+
+
 def summary(reports: list[dict[str, Any]]) -> str:
     rows = []
     for rep in reports:
@@ -158,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(["python -m bench", *(shlex.quote(a) for a in argv)])
     args = parser().parse_args(argv)
     try:
+        if args.scenario == "report":
+            for path in args.json:
+                rerender(Path(path), args.plots)
+            return 0
         if args.scenario != "all":
             rep = run_one(args.scenario, argv[1:], command)
             missed = any(t["met"] is False for t in rep["targets"])

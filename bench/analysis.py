@@ -439,10 +439,11 @@ def rss_trend(
 
 
 def aggregate(runs: list[dict[str, Any]], keys: list[str]) -> dict[str, Any]:
-    """The spread of *keys* (dotted paths) over runs with the same label."""
+    """The spread of *keys* (dotted paths) over runs of the same group (the
+    label, or ``run["group"]``: every run of a realistic or restart scenario)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        groups.setdefault(run["run"], []).append(run)
+        groups.setdefault(run.get("group") or run["run"], []).append(run)
     return {
         label: {key: spread([dig(r, key) for r in rs]) for key in keys}
         for label, rs in groups.items()

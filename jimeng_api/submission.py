@@ -48,6 +48,7 @@ from .upstream import (
 )
 from .upstream.drafts import BlendDraft, BlendImage
 from .upstream.imagex import ImageUploader, refused_error
+from .upstream.video import VideoDraft, load_draft, with_frames
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +150,14 @@ class Submitter:
             )
         return self._uploader
 
-    def _draft(self, job: dict[str, Any], token: str) -> Draft:
+    def _draft(self, job: dict[str, Any], token: str) -> Draft | VideoDraft:
         """The job's draft; with references, a blend draft naming the images
         uploaded for *token*'s account just now (uploads are per account, and
         cost nothing: a failure here leaves nothing to reconcile)."""
         spec = job["spec"]
         entries = spec.get("references")
         if not entries:
-            return Draft(**spec["draft"])
+            return load_draft(spec["draft"])
         images = []
         for entry in entries:
             data = load_reference(self.jobs.store, entry)
@@ -174,6 +175,8 @@ class Submitter:
             error = refused_error(refused)
             error.param = entries[refused].get("param")
             raise error
+        if spec["draft"].get("kind") == "video":  # the first (and last) frame
+            return with_frames(spec["draft"], [u.uri for u in uploaded], entries)
         blend = tuple(
             BlendImage(u.uri, float(e.get("strength", 0.5)))
             for u, e in zip(uploaded, entries, strict=True)

@@ -21,7 +21,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from .errors import InvalidRequestError
 from .upstream.video import RATIOS, VideoDraft, VideoModel, get_video_model
@@ -41,14 +40,15 @@ def _choices(values: tuple[Any, ...]) -> str:
     return ", ".join(str(v) for v in values)
 
 
-def resolve_seconds(model: VideoModel, value: object) -> int:
+def resolve_seconds(model: VideoModel, value: object, param: str = "seconds") -> int:
     """The duration to ask for (see the module docstring)."""
     if value is None:
         return model.default_seconds
     text = str(value).strip()
     if isinstance(value, bool) or not text.isdigit() or len(text) > 4:
-        raise _bad(f"'seconds' must be a whole number of seconds, got {text[:20]!r}.",
-                   "seconds")  # fmt: skip
+        raise _bad(
+            f"'{param}' must be a whole number of seconds, got {text[:20]!r}.", param
+        )
     seconds = int(text)
     if seconds in model.seconds:
         return seconds
@@ -57,7 +57,7 @@ def resolve_seconds(model: VideoModel, value: object) -> int:
     raise _bad(
         f"{model.id} makes videos of {_span(model.seconds)} seconds; got {seconds}. "
         f"OpenAI's {_choices(OPENAI_SECONDS)} are mapped to the nearest.",
-        "seconds",
+        param,
     )
 
 
@@ -131,8 +131,9 @@ def resolve_shape(
             "size",
         )
     if ratio is not None and ratio not in RATIOS:
-        raise _bad(f"Invalid ratio '{ratio[:20]}': use one of {_choices(RATIOS)}.",
-                   "ratio")  # fmt: skip
+        raise _bad(
+            f"Invalid ratio '{ratio[:20]}': use one of {_choices(RATIOS)}.", "ratio"
+        )
     if resolution is not None and resolution not in model.resolutions:
         raise _bad(
             f"{model.id} makes {_choices(model.resolutions)} videos; got "
@@ -153,6 +154,7 @@ def video_spec(
     resolution: object = None,
     seed: int | None = None,
     frames: tuple[dict[str, Any], ...] = (),
+    seconds_param: str = "seconds",
 ) -> dict[str, Any]:
     """Resolve the model, duration and shape and build the upstream draft.
 
@@ -160,7 +162,7 @@ def video_spec(
     "height"}``)."""
     name = model_name or config.get("DEFAULT_VIDEO_MODEL") or DEFAULT_VIDEO_MODEL
     model = get_video_model(name)
-    duration = resolve_seconds(model, seconds)
+    duration = resolve_seconds(model, seconds, seconds_param)
     ratio, resolution = resolve_shape(model, size, ratio, resolution)
     draft = VideoDraft(
         model_key=model.key,
@@ -216,14 +218,6 @@ def _progress(job: Mapping[str, Any], now: float) -> int:
         return 0
     typical = float(job["spec"].get("typical_seconds") or 120)
     return max(1, min(99, int(100 * (now - accepted) / typical)))
-
-
-def url_expiry(url: str | None) -> int | None:
-    """The ``x-expires`` of a signed CDN URL, if it has one."""
-    if not url:
-        return None
-    values = parse_qs(urlsplit(url).query).get("x-expires") or []
-    return int(values[0]) if values and values[0].isdigit() else None
 
 
 def video_object(job: Mapping[str, Any], ttl: float, now: float | None = None) -> dict:

@@ -17,6 +17,9 @@ FAST = {
     "POLL_EXPECTED_SECONDS": 0.1,
 }
 POLLER_TICK = 0.01  # the poller loop's pause (0.2 s in production)
+#: how long an unconfirmed submission is looked up for (>= 10 s in production):
+#: a test that submits without a scripted answer ends quickly instead of hanging
+SUBMIT_GRACE = 0.3
 #: The poller's scan of the unfinished index is off unless a test turns it on
 #: (the ``scan`` fixture): in the product it can pick up a job that the request
 #: thread is submitting right now and submit it a second time (see
@@ -52,6 +55,7 @@ class AppFactory:
 
         settings = {**FAST, "DATA_DIR": str(self.tmp_path / "data"), **overrides}
         app = create_app(TestingConfig, overrides=settings)
+        submitter_of(app).grace = SUBMIT_GRACE
         self.apps.append(app)
         return app
 

@@ -20,12 +20,13 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 
 from config import Config
-from tests.servers import free_port
+from tests.servers import api_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -359,13 +360,11 @@ def service_env_file(tmp_path: Path, simulator: str) -> tuple[Path, str]:
     """An env file for a service on a free port, with TRICKY_FILE's values."""
     port = free_port()
     settings = {
+        **api_env(SimpleNamespace(base_url=simulator)),  # the suite's fast polling
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "GUNICORN_WORKERS": "1",
-        "JIMENG_BASE_URL": simulator,
         "IMAGE_FETCH_ALLOWED_HOSTS": "127.0.0.1",
-        "POLL_FIRST_DELAY": "0.2",
-        "POLL_INTERVAL": "0.2",
         "DATA_DIR": str(tmp_path / "data"),
     }
     lines = [f"{k}={v}" for k, v in settings.items()]

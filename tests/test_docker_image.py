@@ -23,13 +23,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import requests
 
 from config import Config
 from tests import imagefs
-from tests.servers import free_port, wait_until_up
+from tests.servers import api_env, free_port, wait_until_up
 
 ROOT = imagefs.ROOT
 COMPOSE_FILES = {"docker-compose.yml": ".", "deploy/docker-compose.yml": ".."}
@@ -360,13 +361,11 @@ def test_the_service_starts_from_the_image_tree_as_the_image_user(
     port = free_port()
     env = product.env(
         venv,
+        **api_env(SimpleNamespace(base_url=sim_url)),  # the suite's fast polling
         HOST="127.0.0.1",  # the image binds 0.0.0.0; a test stays on loopback
         PORT=str(port),
         GUNICORN_WORKERS="1",
-        JIMENG_BASE_URL=sim_url,
         IMAGE_FETCH_ALLOWED_HOSTS="127.0.0.1",
-        POLL_FIRST_DELAY="0.1",
-        POLL_INTERVAL="0.1",
     )
     cmd = json.loads(product.image.instruction("CMD")[-1])
     log = tempfile.TemporaryFile()

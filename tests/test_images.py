@@ -9,7 +9,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.conftest import raw_record
+
 URLS = [f"https://p9-dreamina-sign.byteimg.com/img/{i}.jpeg" for i in range(4)]
+MORE = [f"https://p9-dreamina-sign.byteimg.com/img/{i}.jpeg" for i in range(4, 8)]
 CAT = {"prompt": "a cat"}
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -194,9 +197,8 @@ def test_unknown_model_is_refused_before_submitting(client, upstream):
         ({**CAT, "n": 0}, "n"),
         ({**CAT, "n": "2"}, "n"),
         ({**CAT, "n": 9}, "n"),
-        ({**CAT, "n": 5}, "n"),  # at most 4 per request, whatever the model
-        ({**CAT, "n": 5, "model": "jimeng-4.0"}, "n"),
-        ({**CAT, "n": 8, "model": "jimeng-5.0"}, "n"),
+        ({**CAT, "n": 5, "model": "jimeng-3.0"}, "n"),
+        ({**CAT, "n": 9, "model": "jimeng-4.0"}, "n"),
         ({**CAT, "size": "banana"}, "size"),
         ({**CAT, "width": -5, "height": 10}, "width"),
         ({**CAT, "sample_strength": 3}, "sample_strength"),
@@ -212,15 +214,52 @@ def test_invalid_bodies_are_400_naming_the_param(client, upstream, body, param):
     assert upstream.calls(upstream.GENERATE) == []
 
 
-def test_four_images_is_the_most_a_request_may_ask_for(client, upstream):
+def test_more_than_four_images_are_submitted_in_parts_of_four(client, upstream):
+    """The web client submits 1-4 images at a time: 6 is 4 + 2, one answer."""
     upstream.submitted("h1")
-    upstream.record("h1", 50, URLS)
+    upstream.submitted("h2")
+    history = upstream.history()
+    history.add("h1", raw_record(50, URLS))
+    history.add("h2", raw_record(50, MORE[:2]))
     response = client.post(
-        "/v1/images/generations", json={**CAT, "n": 4, "model": "jimeng-4.0"}
+        "/v1/images/generations", json={**CAT, "n": 6, "model": "jimeng-4.0"}
     )
-    assert response.status_code == 200
-    refused = client.post("/v1/images/generations", json={**CAT, "n": 5})
+    assert response.status_code == 200, response.json
+    assert response.json["data"] == [{"url": u} for u in URLS + MORE[:2]]
+    assert "X-Jimeng-Partial" not in response.headers
+    calls = upstream.calls(upstream.GENERATE)
+    counts = [
+        draft_of(c)["component_list"][0]["abilities"]["gen_option"]["gen_count"]
+        for c in calls
+    ]
+    assert counts == [4, 2]
+    seeds = [core_of(c)["seed"] for c in calls]
+    assert seeds[1] == seeds[0] + 1  # two different pictures, not one twice
+    ids = [json.loads(c.request.body)["submit_id"] for c in calls]
+    assert len(set(ids)) == 2
+
+
+def test_a_part_that_fails_leaves_the_others_images(client, upstream):
+    upstream.submitted("h1")
+    upstream.submitted("h2")
+    history = upstream.history()
+    history.add("h1", raw_record(50, URLS))
+    history.add("h2", raw_record(30, fail_code="2038"))
+    response = client.post(
+        "/v1/images/generations", json={**CAT, "n": 8, "model": "jimeng-4.0"}
+    )
+    assert response.status_code == 200, response.json
+    assert len(response.json["data"]) == 4
+    assert response.headers["X-Jimeng-Partial"] == "4/8"
+
+
+def test_three_models_make_at_most_four(client, upstream):
+    refused = client.post(
+        "/v1/images/generations", json={**CAT, "n": 5, "model": "jimeng-3.0"}
+    )
+    assert refused.status_code == 400
     assert "at most 4" in refused.json["error"]["message"]
+    assert upstream.calls(upstream.GENERATE) == []
 
 
 @pytest.mark.parametrize(

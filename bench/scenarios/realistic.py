@@ -177,6 +177,7 @@ def run(args: argparse.Namespace, common: dict[str, Any]) -> dict[str, Any]:
 
             prof = common["profiler"] if r == 0 else None
             run_ = run_measured(stack, label, work, time_scale=s, profile=prof)
+            run_["group"] = "all runs"
             run_.update(kind="images", concurrency=args.users)
             runs.append(run_)
     return {

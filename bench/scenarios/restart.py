@@ -195,6 +195,7 @@ def run(args: argparse.Namespace, common: dict[str, Any]) -> dict[str, Any]:
             run_["restart_stop_s"] = max(x["stop_s"] for x in info["restarts"])
             run_["restart_start_s"] = max(x["start_s"] for x in info["restarts"])
             run_["proxy_cpu_ms_per_generation"] = None  # not across a restart
+            run_["group"] = "all runs"
             run_.update(info, kind="async", concurrency=args.jobs)
             runs.append(run_)
     return {

@@ -47,7 +47,14 @@ from ..schemas_videos import (
 from ..specs import clean_prompt
 from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
 from ..videos import POLL_AFTER_MS, video_object, video_spec
-from .waiting import MAX_IDEMPOTENCY_KEY, accepted, job_error, respond, wait, wants_async
+from .waiting import (
+    MAX_IDEMPOTENCY_KEY,
+    accepted,
+    job_error,
+    respond,
+    wait,
+    wants_async,
+)
 
 bp = Blueprint("videos", __name__, url_prefix="/v1/videos")
 
@@ -57,7 +64,7 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 KEEPALIVE = b"\n"
 
 
-# --- OpenAI's Videos API ------------------------------------------------------------
+# --- OpenAI's Videos API ------------------------------------------------------
 
 
 @bp.post("")
@@ -147,7 +154,7 @@ def download_video(video_id: str) -> ResponseReturnValue:
     return response
 
 
-# --- the forks' synchronous endpoint -----------------------------------------------
+# --- the forks' synchronous endpoint ------------------------------------------
 
 
 @bp.post("/generations")
@@ -161,8 +168,8 @@ def create_video_generation() -> ResponseReturnValue:
     params, files = _read(video_generation_schema, video_generation_form_schema)
     paths = params["file_paths"] or params["filePaths"] or []
     frames = _fork_frames(paths, files)
-    seconds = params["duration"] if params["duration"] is not None else params["seconds"]
-    spec = _spec(params, frames, seconds=seconds)
+    name = "duration" if params["duration"] is not None else "seconds"
+    spec = _spec(params, frames, seconds=params[name], seconds_param=name)
     job = get_generations().start(
         who, "video", spec, idempotency=key, callback_url=params.get("callback_url")
     )
@@ -172,8 +179,11 @@ def create_video_generation() -> ResponseReturnValue:
         return accepted(job)
     tick = current_app.config["SSE_KEEPALIVE_INTERVAL"]
     body = _waiting_body(job, wait(job, tick), tick)
-    headers = {"X-Task-Id": job["id"], "Cache-Control": "no-cache",
-               "X-Accel-Buffering": "no"}  # fmt: skip
+    headers = {
+        "X-Task-Id": job["id"],
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+    }
     return Response(body, mimetype="application/json", headers=headers)
 
 
@@ -207,7 +217,11 @@ def _json(body: Mapping[str, Any]) -> bytes:
 # --- chat: jimeng-video-* ------------------------------------------------------------
 
 
-PROGRESS = {"queued": "⏳ 排队中", "processing": "🎬 视频生成中", "finishing": "🎬 视频生成中"}
+PROGRESS = {
+    "queued": "⏳ 排队中",
+    "processing": "🎬 视频生成中",
+    "finishing": "🎬 视频生成中",
+}
 
 
 def chat_video(
@@ -265,7 +279,7 @@ def video_deltas(
     yield "".join(f"[video_{i}]({url})\n" for i, url in enumerate(job["urls"]))
 
 
-# --- helpers ----------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------
 
 
 def _read(json_schema: Schema, form_schema: Schema) -> tuple[dict[str, Any], dict]:
@@ -321,7 +335,11 @@ def _fork_frames(paths: list[str], files: dict[str, list]) -> list[references.So
 
 
 def _spec(
-    params: dict[str, Any], frames: list[references.Source], *, seconds: Any
+    params: dict[str, Any],
+    frames: list[references.Source],
+    *,
+    seconds: Any,
+    seconds_param: str = "seconds",
 ) -> dict[str, Any]:
     """Check everything and build the spec; frames are prepared and stashed for
     the submit, which uploads them with the account that takes the job."""
@@ -336,11 +354,14 @@ def _spec(
         ratio=params["ratio"],
         resolution=params["resolution"],
         seed=params["seed"],
+        seconds_param=seconds_param,
     )
     if frames:
         prepared = references.prepare_all(frames, get_fetcher(), config)
         ttl = config["GENERATION_TIMEOUT"] + 300
-        spec["references"] = references.stash(get_store(), prepared, ttl, 0.5)
+        entries = references.describe(prepared, 0.5)
+        references.stash(get_store(), entries, prepared, ttl)
+        spec["references"] = entries
     return spec
 
 
@@ -408,7 +429,7 @@ def _limit(raw: str) -> int:
     return int(raw)
 
 
-# --- the MP4 beside the store ---------------------------------------------------------
+# --- the MP4 beside the store -------------------------------------------------
 
 
 def _cache_path(video_id: str) -> Path:

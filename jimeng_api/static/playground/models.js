@@ -1,5 +1,6 @@
 // What each model allows, from GET /v1/models. The server's own fields win
-// (max_n, resolutions, ratios, default_resolution, image_to_image, video); without
+// (max_n, resolutions, ratios, default_resolution, image_to_image, video or
+// kind: "video"); without
 // them the README's rules apply: 4.x and newer take 1-8 images and 4k, older
 // models 1-4 images and up to 2k. So the form never offers what the server refuses.
 
@@ -42,7 +43,7 @@ export function capabilities(model) {
     defaultResolution: resolutions.includes(wantedDefault) ? wantedDefault : resolutions[0],
     ratios: knownValues(model.ratios, RATIOS) || RATIOS,
     imageToImage: model.image_to_image === true,
-    video: model.video === true,
+    video: model.video === true || model.kind === "video",
   };
 }
 
