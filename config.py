@@ -235,7 +235,9 @@ class Config:
     DREAMINA_US_COMMERCE_URL = _url(
         "DREAMINA_US_COMMERCE_URL", "https://commerce.us.capcut.com"
     )
-    DREAMINA_SG_BASE_URL = _url("DREAMINA_SG_BASE_URL", "https://mweb-api-sg.capcut.com")
+    DREAMINA_SG_BASE_URL = _url(
+        "DREAMINA_SG_BASE_URL", "https://mweb-api-sg.capcut.com"
+    )
     DREAMINA_SG_COMMERCE_URL = _url(
         "DREAMINA_SG_COMMERCE_URL", "https://commerce-api-sg.capcut.com"
     )

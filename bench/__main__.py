@@ -129,6 +129,8 @@ def run_one(name: str, argv: list[str], command: str) -> dict[str, Any]:
     report["targets"] = evaluate(name, report["runs"], config)
     out = Path(args.out) if args.out else Path(args.out_dir) / f"{name}.json"
     text = write(report, out, plots=args.plots)
+    if common["profiler"] is not None and common["profiler"].raw:
+        out.with_name(out.stem + "-pyspy.txt").write_text(common["profiler"].raw)
     if base.RECORD is not None:
         rec = out.with_name(out.stem + "-recorded.json")
         rec.write_text(json.dumps(base.RECORD, default=str) + "\n")

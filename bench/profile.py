@@ -21,6 +21,8 @@ from typing import Any
 from . import log
 from .procfs import ProcessTree
 
+#: a sample whose innermost Python frame is one of these is the loop waiting
+IDLE = {"Hub.run (gevent/hub.py)"}
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]*)(?::\d+)?\)$")
 
 
@@ -41,11 +43,12 @@ def frame_name(frame: str) -> str:
     return f"{match.group('func')} ({short})"
 
 
-def collapse(text: str) -> tuple[Counter, Counter, int]:
-    """Inclusive and self sample counts per function, and the total samples."""
+def collapse(text: str) -> tuple[Counter, Counter, int, int]:
+    """Inclusive and self sample counts per function, the samples outside the
+    event loop's own wait, and those in it (left out of the shares)."""
     inclusive: Counter = Counter()
     own: Counter = Counter()
-    total = 0
+    total = idle = 0
     for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -55,17 +58,20 @@ def collapse(text: str) -> tuple[Counter, Counter, int]:
         frames = [f for f in frames if not f.startswith(("process ", "thread "))]
         if not frames:
             continue
+        if frames[-1] in IDLE:
+            idle += n  # the event loop waiting (py-spy sees gevent's epoll as busy)
+            continue
         total += n
         for name in set(frames):
             inclusive[name] += n
         own[frames[-1]] += n
-    return inclusive, own, total
+    return inclusive, own, total, idle
 
 
 def top(text: str, limit: int = 25) -> dict[str, Any]:
-    inclusive, own, total = collapse(text)
+    inclusive, own, total, idle = collapse(text)
     if not total:
-        return {"samples": 0, "inclusive": [], "self": []}
+        return {"samples": 0, "idle_samples": idle, "inclusive": [], "self": []}
 
     def share(c: Counter) -> list[dict[str, Any]]:
         return [
@@ -73,7 +79,12 @@ def top(text: str, limit: int = 25) -> dict[str, Any]:
             for k, v in c.most_common(limit)
         ]
 
-    return {"samples": total, "inclusive": share(inclusive), "self": share(own)}
+    return {
+        "samples": total,
+        "idle_samples": idle,
+        "inclusive": share(inclusive),
+        "self": share(own),
+    }
 
 
 class PySpy:
@@ -81,6 +92,7 @@ class PySpy:
 
     def __init__(self, rate: int = 100) -> None:
         self.rate = rate
+        self.raw = ""
         self.procs: list[tuple[subprocess.Popen, Path]] = []
         self.dir = Path(tempfile.mkdtemp(prefix="jimeng-pyspy-"))
 
@@ -127,6 +139,7 @@ class PySpy:
                 log(f"py-spy: {err.decode(errors='replace').strip()[-300:]}")
         shutil.rmtree(self.dir, ignore_errors=True)
         self.procs = []
-        result = top("\n".join(texts))
+        self.raw = "\n".join(texts)
+        result = top(self.raw, 40)
         result["rate_hz"] = self.rate
         return result

@@ -389,8 +389,10 @@ def profile_table(report: dict[str, Any]) -> list[str]:
             for x in p["self"][:12]
         ]
         out += [
-            f"## Profile of {r['run']} (py-spy, {p['rate_hz']} Hz, all workers, "
-            f"{p['samples']} samples)",
+            f"## Profile of {r['run']} (py-spy, {p['rate_hz']} Hz, all workers)",
+            "",
+            f"{p['samples']} samples in Python code; {p.get('idle_samples', 0)} more "
+            "in the event loop's own wait (`Hub.run` innermost) are left out.",
             "",
             *table(["frame (inclusive)", "share"], rows),
             "",

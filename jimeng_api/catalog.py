@@ -1,8 +1,9 @@
 """Image models and sizes: public names, upstream keys, ``image_ratio`` and sizes.
 
 Pure logic (no Flask, no I/O). Protocol doc §4 (models), §5.2 (``image_ratio``
-enum, resolution tables) and §7 (which models each Dreamina site offers); fixes quirks Q4 (unknown models fell back silently to
-jimeng-3.0) and Q8 (sizes were neither validated nor mapped to a ratio).
+enum, resolution tables) and §7 (the models each Dreamina site offers); fixes
+quirks Q4 (unknown models fell back silently to jimeng-3.0) and Q8 (sizes were
+neither validated nor mapped to a ratio).
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ from .errors import AuthenticationError, InvalidRequestError
 from .logs import token_id
 from .upstream.sessions import (
     CN,
-    REGIONS,
     PROXY_SCHEMES,
+    REGIONS,
     InvalidProxyError,
     account_id,
     join_token,
@@ -124,9 +124,7 @@ def parse_pool_line(line: str) -> str | None:
     if (region and account.region != CN) or (proxy and account.proxy):
         return None  # said twice: which one was meant?
     own_proxy = account.proxy.url if account.proxy else None
-    return join_token(
-        account.credential, region or account.region, proxy or own_proxy
-    )
+    return join_token(account.credential, region or account.region, proxy or own_proxy)
 
 
 def read_session_file(path: str) -> list[str]:
@@ -144,7 +142,7 @@ def read_session_file(path: str) -> list[str]:
     return tokens
 
 
-def register_pool_secrets(tokens: Sequence[str]) -> None:
+def register_pool_secrets(tokens: list[str]) -> None:
     """Mask every pooled token, its session id and its proxy URL in all logs."""
     secrets: list[str] = []
     for token in tokens:

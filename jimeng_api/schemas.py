@@ -225,6 +225,8 @@ class ChatCompletionSchema(RequestSchema):
     negative_prompt = PromptText(load_default=None)  # extension, as in images
     user = fields.String(load_default=None, validate=Length(max=MAX_USER_LENGTH))
     callback_url = CallbackURL(load_default=None)
+    # extension: the stream's first chunk says "generating…" (CHAT_PROGRESS_TEXT)
+    progress = StrictBoolean(load_default=None, allow_none=True)
     stream_options = fields.Nested(
         StreamOptionsSchema, load_default=None, allow_none=True
     )

@@ -256,3 +256,24 @@ def video_object(job: Mapping[str, Any], ttl: float, now: float | None = None) -
         "ratio": spec.get("ratio"),
         "resolution": spec.get("resolution"),
     }
+
+
+def describe_video(model: VideoModel) -> dict[str, Any]:
+    """The ``/v1/models`` entry of a video model: OpenAI's four fields and what
+    it makes (``kind: "video"``, which the playground reads)."""
+    return {
+        "id": model.id,
+        "object": "model",
+        "created": model.created,
+        "owned_by": "jimeng",
+        "kind": "video",
+        "video": True,
+        "seconds": list(model.seconds),
+        "default_seconds": model.default_seconds,
+        "resolutions": list(model.resolutions),
+        "default_resolution": model.default_resolution,
+        "ratios": list(RATIOS),
+        "frames": 2,
+        "needs_browser_tokens": model.needs_browser_tokens,
+        "listed_by_site": None,
+    }

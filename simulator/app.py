@@ -25,6 +25,7 @@ from .history import HistoryRoutes
 from .images import ImageRoutes
 from .introspect import IntrospectionRoutes
 from .settings import FAULT_GROUPS, SimSettings
+from .sites import origin_of, site_of, site_violation
 from .state import SimState
 from .strict import (
     RISK_ERRMSG,
@@ -198,10 +199,13 @@ class SimulatorApp(
 
     def strict_reply(self, ctx: Ctx) -> Reply | None:
         request, family, settings = ctx.request, ctx.family, self.settings
+        site = site_of(settings)
+        skew = settings.device_time_skew
         checks: list[tuple[str | None, int, str]] = [
-            (sign_violation(request, family, settings.device_time_skew), 1014, ""),
+            (sign_violation(request, family, skew, web_id=site.web_id), 1014, ""),
             (commerce_query_violation(request, family), 1014, "system busy"),
-            (risk_violation(request, family, settings.site_origin), 4013, ""),
+            (site_violation(request, family, site), 1014, ""),
+            (risk_violation(request, family, origin_of(settings)), 4013, ""),
         ]
         for reason, code, errmsg in checks:
             if not reason:

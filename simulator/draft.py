@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .settings import KNOWN_MODELS, SimSettings
+from .sites import SITES
 
 MIN_SIDE, MAX_SIDE = 64, 8192
 IMAGE_RATIOS = set(range(0, 9)) | set(range(101, 109))
@@ -150,6 +151,9 @@ def parse_generate(body: Any, settings: SimSettings) -> GenerateRequest:
         raise _invalid(f"root_model {root_model!r} != core_param.model {model!r}")
     if model not in KNOWN_MODELS:
         raise _invalid(f"unknown model key {model!r}")
+    site = SITES[settings.site]
+    if model not in site.models:
+        raise _invalid(f"model {model!r} is not offered on the {site.name} site")
     width, height = _check_core(core)
     return GenerateRequest(
         submit_id=submit_id,

@@ -155,6 +155,11 @@ class SimSettings:
         ["dreamina_seedance_40_pro"],
         "video model keys refused with ret 4013 without a_bogus (comma list)",
     )
+    site: str = _knob(
+        "cn",
+        "cn|us|sg: play the CN site or a Dreamina one (protocol §7)",
+        choices=("cn", "us", "sg"),
+    )
     seed: int | None = _knob(None, "random seed (durations, faults, ids)")
 
     def to_dict(self) -> dict[str, Any]:

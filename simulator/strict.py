@@ -17,8 +17,11 @@ RISK_ERRMSG = "生成失败，疑似存在异常行为，请重新尝试"
 RISK_STARLING_KEY = "web_risk_control_message_reject_generation"
 
 
-def sign_violation(request: Request, family: str, skew_limit: float) -> str | None:
-    """Headers, Sign, Device-Time freshness and (mweb/passport) the query."""
+def sign_violation(
+    request: Request, family: str, skew_limit: float, *, web_id: bool = True
+) -> str | None:
+    """Headers, Sign, Device-Time freshness and (mweb/passport) the query;
+    *web_id*: whether the site's client sends ``webId`` (Dreamina's does not)."""
     headers, args = request.headers, request.args
     for name in SIGN_HEADERS:
         if not headers.get(name):
@@ -39,7 +42,7 @@ def sign_violation(request: Request, family: str, skew_limit: float) -> str | No
     for name in SIGN_QUERY:
         if not args.get(name):
             return f"missing query param {name}"
-    if not (args.get("webId") or args.get("web_id")):
+    if web_id and not (args.get("webId") or args.get("web_id")):
         return "missing query param webId/web_id"
     if args["aid"] != headers["Appid"]:
         return f"query aid {args['aid']!r} != Appid header {headers['Appid']!r}"

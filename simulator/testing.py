@@ -13,6 +13,7 @@ from typing import Any
 
 import requests
 
+from .sites import SITES
 from .wire import compute_sign
 
 AID = "513695"
@@ -123,7 +124,10 @@ def draft_v2(
 
 
 def generate_body(
-    draft: dict[str, Any], model: str | None = None, submit_id: str | None = None
+    draft: dict[str, Any],
+    model: str | None = None,
+    submit_id: str | None = None,
+    aid: str = AID,
 ) -> dict[str, Any]:
     core = draft["component_list"][0]["abilities"]
     core = (core.get("generate") or core["blend"])["core_param"]
@@ -135,7 +139,7 @@ def generate_body(
             {"promptSource": "custom", "generateCount": 1, "generateId": sid}
         ),
         "draft_content": compact(draft),
-        "http_common_info": {"aid": int(AID)},
+        "http_common_info": {"aid": int(aid)},
     }
 
 
@@ -148,7 +152,16 @@ class SimClient:
         session: str = "sim-session-1",
         appvr: str = "8.4.0",
         timeout: float = 10.0,
+        site: str = "cn",
+        region: str | None = None,
     ) -> None:
+        """*site* ``cn``, ``us`` or ``sg`` (protocol §7): the app id, query and
+        ``Lan``/``Loc`` that site's browser sends; *region* picks HK/JP/SG on
+        ``sg``."""
+        rules = SITES[site]
+        self.site = rules
+        self.aid = rules.aid
+        self.region = region or next(iter(rules.regions))
         self.base_url = base_url.rstrip("/")
         self.session = session
         self.appvr = appvr
@@ -169,25 +182,30 @@ class SimClient:
     ) -> dict[str, str]:
         dt = str(int(time.time()) if device_time is None else device_time)
         appvr = appvr or self.appvr
-        return {
-            "Appid": AID,
+        headers = {
+            "Appid": self.aid,
             "Appvr": appvr,
             "Pf": "7",
             "Device-Time": dt,
             "Sign": compute_sign(path, "7", appvr, dt),
             "Sign-Ver": "1",
         }
+        if self.site.dreamina:
+            lan, loc = self.site.regions[self.region]
+            headers.update({"Lan": lan, "Loc": loc})
+        return headers
 
-    @staticmethod
-    def default_params(path: str) -> dict[str, str]:
+    def default_params(self, path: str) -> dict[str, str]:
         if path.startswith("/commerce/"):
             return {}
-        return {
-            "aid": AID,
+        params = {
+            "aid": self.aid,
             "device_platform": "web",
-            "region": "cn",
-            "webId": "7756147496321299000",
+            "region": self.region if self.site.dreamina else "cn",
         }
+        if self.site.web_id:
+            params["webId"] = "7756147496321299000"
+        return params
 
     def post(
         self,
@@ -226,7 +244,7 @@ class SimClient:
     def generate(
         self, prompt: str = "a cat", draft: dict[str, Any] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        body = generate_body(draft or draft_v2(prompt))
+        body = generate_body(draft or draft_v2(prompt), aid=self.aid)
         return self.call("/mweb/v1/aigc_draft/generate", body, **kwargs)
 
     def submit(self, prompt: str = "a cat", **draft_kwargs: Any) -> str:

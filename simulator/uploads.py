@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 from . import imagex
 from .png import image_dimensions
 from .settings import SimSettings
+from .sites import SITES
 from .state import SimState, Upload
 from .wire import Ctx, Reply, json_response
 
@@ -42,17 +43,20 @@ class UploadRoutes:
         now = int(state.clock.now())
         with state.lock:
             state.upload_tokens[access_key] = (secret, token)
-        return Reply(
-            data={
-                "access_key_id": access_key,
-                "secret_access_key": secret,
-                "session_token": token,
-                "service_id": SERVICE_ID,
-                "space_name": "dreamina",
-                "current_time": now,
-                "expired_time": now + 3600,
-            }
-        )
+        site = SITES[self.settings.site]
+        data: dict[str, Any] = {
+            "access_key_id": access_key,
+            "secret_access_key": secret,
+            "session_token": token,
+            "service_id": SERVICE_ID,
+            "space_name": "dreamina",
+            "current_time": now,
+            "expired_time": now + 3600,
+        }
+        if site.dreamina:  # Dreamina names its service in space_name (§7)
+            del data["service_id"]
+            data["space_name"] = site.service_id
+        return Reply(data=data)
 
     def imagex(self, request: Request) -> Response:
         action = request.args.get("Action", "")
@@ -75,7 +79,7 @@ class UploadRoutes:
             "Action": action,
             "Version": "2018-08-01",
             "Service": "imagex",
-            "Region": "cn-north-1",
+            "Region": SITES[self.settings.site].imagex_region,
         }
 
     def imagex_error(
@@ -121,7 +125,12 @@ class UploadRoutes:
                 return "x-amz-date too far from now"
         raw_query = request.environ.get("QUERY_STRING", "")
         return imagex.verify(
-            request.method, raw_query, headers, request.get_data(), secret
+            request.method,
+            raw_query,
+            headers,
+            request.get_data(),
+            secret,
+            region=SITES[self.settings.site].imagex_region,
         )
 
     def imagex_apply(self, request: Request) -> Response:
@@ -130,12 +139,13 @@ class UploadRoutes:
         if reason:
             return self.imagex_error(action, "SignatureDoesNotMatch", reason, 401)
         size = request.args.get("FileSize", "")
-        if request.args.get("ServiceId") != SERVICE_ID or not size.isdigit():
+        site = SITES[self.settings.site]
+        if request.args.get("ServiceId") != site.service_id or not size.isdigit():
             return self.imagex_error(
                 action, "InvalidParameter", "ServiceId/FileSize", 400
             )
         state = self.state
-        store_uri = f"tos-cn-i-{SERVICE_ID}/{state.hex_token(32)}"
+        store_uri = f"{site.store_prefix}{site.service_id}/{state.hex_token(32)}"
         upload = Upload(
             store_uri=store_uri,
             auth="SpaceKey/" + state.hex_token(40),

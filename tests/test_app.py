@@ -35,11 +35,13 @@ def test_playground_page_names_the_endpoints(client):
 
 
 def test_env_var_overrides_default(monkeypatch):
-    monkeypatch.setenv("POLL_INTERVAL", "2.5")
+    monkeypatch.setenv("POLL_FIRST_DELAY", "2.5")
+    monkeypatch.setenv("STORE_URL", " redis://store:6379/0 ")
     monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
     try:
         reloaded = importlib.reload(config)
-        assert reloaded.Config.POLL_INTERVAL == 2.5
+        assert reloaded.Config.POLL_FIRST_DELAY == 2.5
+        assert reloaded.Config.STORE_URL == "redis://store:6379/0"
         assert reloaded.Config.CORS_ORIGINS == (
             "https://a.example",
             "https://b.example",
@@ -54,7 +56,14 @@ def test_env_var_overrides_default(monkeypatch):
     [
         ("PORT", "eighty"),
         ("PORT", "70000"),
-        ("POLL_INTERVAL", "-1"),
+        ("POLL_FIRST_DELAY", "-1"),
+        ("POLL_MIN_INTERVAL", "soon"),
+        ("LEASE_TTL", "0"),
+        ("JOB_TTL", "5"),
+        ("SYNC_WAIT_TIMEOUT", "forever"),
+        ("STALL_SECONDS", "0"),
+        ("CHAT_PROGRESS_TEXT", "sometimes"),
+        ("JIMENG_SITE_ORIGIN", "jimeng.jianying.com"),
         ("ALLOW_OPEN_POOL", "maybe"),
         ("JIMENG_BASE_URL", "ftp://x"),
         ("LOG_LEVEL", "LOUD"),
@@ -70,9 +79,48 @@ def test_bad_config_value_fails_naming_the_variable(monkeypatch, name, value):
         importlib.reload(config)
 
 
-def test_overrides_reach_the_app():
-    app = create_app(TestingConfig, overrides={"DEFAULT_MODEL": "jimeng-4.0"})
+def test_overrides_reach_the_app(make_app):
+    app = make_app(DEFAULT_MODEL="jimeng-4.0")
     assert app.config["DEFAULT_MODEL"] == "jimeng-4.0"
+
+
+def test_unit_tests_keep_jobs_in_memory():
+    assert TestingConfig.STORE_URL == "memory://"
+
+
+def test_polls_denser_than_the_slowest_interval_are_refused():
+    with pytest.raises(ValueError, match="POLL_FINISHING_INTERVAL"):
+        create_app(
+            TestingConfig,
+            overrides={"POLL_FINISHING_INTERVAL": 10.0, "POLL_MAX_INTERVAL": 5.0},
+        )
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://user:hunter2@db/jobs", "sqlite://relative.db", "memcached"]
+)
+def test_an_unsupported_store_url_stops_the_start_without_echoing_it(
+    make_app, url
+):
+    with pytest.raises(ValueError, match="STORE_URL") as caught:
+        make_app(STORE_URL=url)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_default_store_is_a_sqlite_file_in_data_dir(make_app, tmp_path):
+    app = make_app(STORE_URL="", DATA_DIR=str(tmp_path / "state"))
+    tasks = app.test_client().get("/v1/tasks", headers={"Authorization": "Bearer s"})
+    assert tasks.status_code == 200
+    assert (tmp_path / "state" / "jimeng.sqlite3").exists()
+
+
+def test_without_store_secret_a_key_file_is_made_once(make_app, tmp_path):
+    data = tmp_path / "keys"
+    make_app(STORE_SECRET="", DATA_DIR=str(data))
+    key = (data / "store.key").read_text()
+    make_app(STORE_SECRET="", DATA_DIR=str(data))
+    assert (data / "store.key").read_text() == key
+    assert (data / "store.key").stat().st_mode & 0o077 == 0  # owner only
 
 
 def test_unknown_route_is_an_openai_404(client):
@@ -140,9 +188,26 @@ def test_cors_preflight_allows_post_with_authorization(client):
     assert "POST" in response.headers["Access-Control-Allow-Methods"]
 
 
-def test_cors_origins_are_configurable():
-    app = create_app(TestingConfig, overrides={"CORS_ORIGINS": ("https://ok.example",)})
-    client = app.test_client()
+def test_cors_lets_pages_send_idempotency_keys_and_read_task_headers(client):
+    preflight = client.options(
+        "/v1/images/generations",
+        headers={
+            "Origin": "https://ui.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "Idempotency-Key, Prefer",
+        },
+    )
+    allowed = preflight.headers["Access-Control-Allow-Headers"].lower()
+    assert "idempotency-key" in allowed and "prefer" in allowed
+    assert "DELETE" in preflight.headers["Access-Control-Allow-Methods"]
+    response = client.get("/ping", headers={"Origin": "https://ui.example"})
+    exposed = response.headers["Access-Control-Expose-Headers"].lower()
+    for header in ("x-task-id", "x-jimeng-partial", "location", "x-should-retry"):
+        assert header in exposed
+
+
+def test_cors_origins_are_configurable(make_app):
+    client = make_app(CORS_ORIGINS=("https://ok.example",)).test_client()
     ok = client.get("/ping", headers={"Origin": "https://ok.example"})
     other = client.get("/ping", headers={"Origin": "https://evil.example"})
     assert ok.headers["Access-Control-Allow-Origin"] == "https://ok.example"
@@ -176,6 +241,5 @@ def test_pool_without_api_keys_refuses_to_start():
         create_app(TestingConfig, overrides=overrides)
 
 
-def test_open_pool_is_allowed_when_explicit():
-    overrides = {"JIMENG_SESSION_IDS": ("s1",), "ALLOW_OPEN_POOL": True}
-    assert create_app(TestingConfig, overrides=overrides)
+def test_open_pool_is_allowed_when_explicit(make_app):
+    assert make_app(JIMENG_SESSION_IDS=("s1",), ALLOW_OPEN_POOL=True)

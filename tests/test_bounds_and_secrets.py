@@ -4,55 +4,42 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import tracemalloc
 
 import pytest
 
-from config import TestingConfig
-from jimeng_api import create_app
-from jimeng_api.extensions import get_generator
-from jimeng_api.tokens import BoundedMap, Cooldowns, SessionPool
+from tests.conftest import services
 
 URLS = ["https://p9-dreamina-sign.byteimg.com/img/0.jpeg"]
 
 
-def test_session_pool_is_bounded_and_keeps_recent_sessions():
-    pool = SessionPool(100, 4, lambda session, token: None)
-    for i in range(10_000):
-        pool.get(f"token-{i}")
-    assert len(pool) == 100
-    recent = pool.get("token-9999")
-    assert pool.get("token-9999") is recent
-
-
-def test_memory_does_not_grow_with_distinct_session_ids():
-    app = create_app(TestingConfig, overrides={"UPSTREAM_MAX_SESSIONS": 64})
-    with app.app_context():
-        generator = get_generator()
+def test_memory_does_not_grow_with_distinct_session_ids(make_app):
+    client = services(make_app(UPSTREAM_MAX_SESSIONS=64))["client"]
     tracemalloc.start()
-    for i in range(2_000):
-        generator.client.sessions.get(f"warm-{i}")
-        generator.cooldowns.mark(f"warm-{i}")
+    for i in range(500):
+        client.sessions.get(f"warm-{i}")
     warm, _ = tracemalloc.get_traced_memory()
-    for i in range(10_000):
-        generator.client.sessions.get(f"more-{i}")
-        generator.cooldowns.mark(f"more-{i}")
+    for i in range(3_000):
+        client.sessions.get(f"more-{i}")
     after, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert len(generator.client.sessions) == 64
-    assert after - warm < 2 * 1024 * 1024  # 10 000 more ids: no real growth
+    assert len(client.sessions) == 64
+    assert after - warm < 1024 * 1024  # 3 000 more ids: no real growth
 
 
-def test_cooldowns_and_maps_are_bounded():
-    cooldowns = Cooldowns(60, maxsize=50)
-    for i in range(1_000):
-        cooldowns.mark(f"t{i}")
-    assert len(cooldowns) == 50
-    assert cooldowns.cooling("t999") and not cooldowns.cooling("t0")
-    bounded = BoundedMap(3)
-    for i in range(10):
-        bounded.set(i, i)
-    assert len(bounded) == 3 and bounded.get(9) == 9 and bounded.get(0) is None
+def test_per_account_state_expires_from_the_store(make_app):
+    """Cooldowns and balances live on the store with TTLs, not in a map of
+    every session ever seen."""
+    app = make_app(TOKEN_COOLDOWN=0.3, CREDIT_CACHE_TTL=0.3)
+    accounts, store = services(app)["accounts"], services(app)["store"]
+    for i in range(200):
+        accounts.cool_down(f"cold-{i}")
+        accounts.remember(f"cold-{i}", {"totalCredit": 0})
+    assert accounts.cooling("cold-7") and accounts.balance("cold-7") == 0
+    time.sleep(0.4)
+    assert not accounts.cooling("cold-7") and accounts.balance("cold-7") is None
+    assert store.purge() >= 400
 
 
 SECRET_A = "secretsessionAAAA1111"

@@ -8,6 +8,8 @@ when installed (pip install supervisor; npm install -g pm2, or PM2=path/to/pm2).
 from __future__ import annotations
 
 import configparser
+import functools
+import http.server
 import json
 import os
 import re
@@ -221,9 +223,48 @@ def test_systemd_accepts_the_unit():
         line
         for line in (result.stdout + result.stderr).splitlines()
         if line.strip()
-        and "/opt/jimeng-api/.venv/bin/gunicorn is not executable" not in line
+        and not re.search(r"Command /opt/jimeng-api/\S+ is not executable", line)
     ]
     assert complaints == []
+
+
+def test_systemd_start_returns_only_once_the_service_answers():
+    """READY=1 comes before the workers bind (reuse_port): ExecStartPost waits."""
+    service = ini("deploy/systemd/jimeng-api.service")["Service"]
+    assert service["Type"] == "notify"
+    post = shlex.split(service["ExecStartPost"])
+    assert post[0] == "/opt/jimeng-api/.venv/bin/python"
+    assert (ROOT / post[1].removeprefix("/opt/jimeng-api/")).is_file()
+    assert float(post[2]) < seconds(service["TimeoutStartSec"])
+
+
+def test_wait_ready_waits_for_ping_and_gives_up(tmp_path):
+    port = free_port()
+    script = [sys.executable, str(DEPLOY / "wait-ready.py")]
+    env = {"PATH": os.environ["PATH"], "HOST": "0.0.0.0", "PORT": str(port)}
+    assert subprocess.run([*script, "1"], env=env, timeout=30).returncode == 1
+    handler = functools.partial(_Pong)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    timer = threading.Timer(1.0, server.serve_forever)  # answers late, like workers
+    timer.start()
+    try:
+        started = time.monotonic()
+        assert subprocess.run([*script, "20"], env=env, timeout=30).returncode == 0
+        assert 0.9 < time.monotonic() - started < 15
+    finally:
+        timer.cancel()
+        server.shutdown()
+        server.server_close()
+
+
+class _Pong(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/ping" else 404)
+        self.end_headers()
+        self.wfile.write(b"pong")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 # --- envexec.py: the env file, read safely ------------------------------------

@@ -19,8 +19,9 @@ SESSION = "e2e-session-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def server(sim):
-    with gunicorn_server(api_env(sim)) as running:
+def server(sim, tmp_path_factory):
+    data = tmp_path_factory.mktemp("e2e-data")
+    with gunicorn_server(api_env(sim, DATA_DIR=str(data))) as running:
         yield running
 
 
@@ -146,8 +147,26 @@ def test_browser_style_fetch_reads_the_stream_with_cors(server, fresh_sim):
                for p in payloads if p.get("choices")) == 4  # fmt: skip
 
 
-def test_disconnect_stops_polling(server, sim, fresh_sim):
-    sim.configure(task_seconds=30, task_jitter=0)
+def wait_task(server, task_id: str, timeout: float = 30.0) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        task = requests.get(
+            f"{server.base_url}/v1/tasks/{task_id}",
+            headers={"Authorization": f"Bearer {SESSION}"},
+            timeout=10,
+        ).json()
+        if task["status"] in ("completed", "failed", "cancelled"):
+            return task
+        time.sleep(0.2)
+    raise AssertionError(f"task {task_id} did not finish")
+
+
+def test_a_client_that_disconnects_still_gets_its_images_by_task_id(
+    server, sim, fresh_sim
+):
+    """Jobs are durable: the images are paid for, so polling goes on after the
+    client leaves, and the task holds the result."""
+    sim.configure(task_seconds=2, task_jitter=0)
     response = requests.post(
         server.base_url + "/v1/chat/completions",
         json={"messages": [{"role": "user", "content": "slow"}], "stream": True},
@@ -155,14 +174,37 @@ def test_disconnect_stops_polling(server, sim, fresh_sim):
         stream=True,
         timeout=30,
     )
+    task_id = response.headers["X-Task-Id"]
     next(response.iter_lines())
-    time.sleep(1.0)
     response.close()
-    time.sleep(1.5)  # > keep-alive interval: the next write fails and polling ends
-    polls = sim.stats()["polls"]
-    time.sleep(1.5)
-    assert polls > 0
-    assert sim.stats()["polls"] == polls
+    task = wait_task(server, task_id)
+    assert task["status"] == "completed"
+    content = task["result"]["choices"][0]["message"]["content"]
+    assert content.count("![image_") == 4
+    assert sim.stats()["submissions"] == 1
+
+
+def test_respond_async_then_collect_the_task(server, sim, fresh_sim):
+    headers = {"Authorization": f"Bearer {SESSION}", "Prefer": "respond-async"}
+    created = requests.post(
+        server.base_url + "/v1/images/generations",
+        json={"prompt": "a kite", "n": 2},
+        headers={**headers, "Idempotency-Key": "e2e-kite"},
+        timeout=30,
+    )
+    assert created.status_code == 202
+    assert created.headers["Location"] == f"/v1/tasks/{created.json()['id']}"
+    again = requests.post(
+        server.base_url + "/v1/images/generations",
+        json={"prompt": "a kite", "n": 2},
+        headers={**headers, "Idempotency-Key": "e2e-kite"},
+        timeout=30,
+    )
+    assert again.json()["id"] == created.json()["id"]
+    task = wait_task(server, created.json()["id"])
+    assert len(task["result"]["data"]) == 2
+    assert sim.stats()["submissions"] == 1  # the replay paid nothing
+    no_violations(sim)
 
 
 class IdleDroppingProxy:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 
 import pytest
 import responses
@@ -24,7 +25,14 @@ settings.register_profile(
 settings.register_profile("long", max_examples=3000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-APP = create_app(TestingConfig, overrides={"GENERATION_TIMEOUT": 1})
+APP = create_app(
+    TestingConfig,
+    overrides={
+        "GENERATION_TIMEOUT": 1,
+        "STORE_SECRET": "fuzz-store-secret",
+        "DATA_DIR": tempfile.mkdtemp(prefix="jimeng-fuzz-"),
+    },
+)
 APP.config["TESTING"] = False  # exercise the real 500 path, should anything escape
 CLIENT = APP.test_client()
 POST_ROUTES = sorted(

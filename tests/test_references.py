@@ -436,3 +436,22 @@ def test_stashed_references_are_dropped_when_the_job_ends(sim_client, fresh_sim)
     assert job["status"] == "completed"
     assert store.get_key(entry["key"]) is None
     assert len(json.dumps(job["spec"])) < 4000  # the spec holds no image bytes
+
+
+def test_a_multipart_retry_with_the_same_idempotency_key_is_the_same_task(
+    sim_client, fresh_sim
+):
+    def send(data: bytes):
+        form = {"prompt": "once", "model": "jimeng-4.0", "n": "1"}
+        return sim_client.post(
+            "/v1/images/edits",
+            data={**form, "image[]": [(io.BytesIO(data), "a.png")]},
+            content_type="multipart/form-data",  # a new boundary each time
+            headers={"Idempotency-Key": "edit-once", "Prefer": "respond-async"},
+        )
+
+    first, again = send(PNG), send(PNG)
+    assert first.status_code == again.status_code == 202, first.json
+    assert first.json["id"] == again.json["id"]
+    other = send(image_bytes(10, 10))
+    assert other.status_code == 422  # the key named another request

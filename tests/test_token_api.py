@@ -13,7 +13,8 @@ import requests
 from jimeng_api.api.token import for_each_session
 from jimeng_api.errors import SessionExpiredError
 from jimeng_api.logs import mask
-from tests.test_pool import (
+from tests.conftest import services
+from tests.factories import (
     KEY,
     S1,
     S2,
@@ -21,7 +22,7 @@ from tests.test_pool import (
     by_session,
     credit,
     envelope,
-    make_pooled_app,
+    pooled_app,
     session_of,
 )
 
@@ -46,8 +47,12 @@ def anonymous(app):
 
 
 @pytest.fixture
-def pooled():
-    return make_pooled_app()
+def pooled(make_app):
+    return pooled_app(make_app)
+
+
+def accounts_of(app):
+    return services(app)["accounts"]
 
 
 # --- /token/check ---
@@ -206,11 +211,11 @@ def test_pooled_points_report_the_pool_masked(pooled, upstream):
     first, second = response.json
     assert first["token"] == mask(S1) and first["points"]["totalCredit"] == 10
     assert second["token"] == mask(S2) and second["error"]["code"] == "session_expired"
-    assert pooled.extensions["jimeng_pool"].balance(S1) == 10
+    assert accounts_of(pooled).balance(S1) == 10  # cached for CREDIT_CACHE_TTL
 
 
 def test_pooled_receive_reports_the_pool_and_refunds_a_dry_session(pooled, upstream):
-    pooled.extensions["jimeng"].cooldowns.mark(S1)  # it had run dry
+    accounts_of(pooled).cool_down(S1)  # it had run dry
     by_session(upstream, upstream.RECEIVE, {S1: GRANT, S2: BUSY})
     by_session(upstream, upstream.CREDIT, {S1: credit(60), S2: credit(3)})
     first, second = (
@@ -218,9 +223,9 @@ def test_pooled_receive_reports_the_pool_and_refunds_a_dry_session(pooled, upstr
     )
     assert first["token"] == mask(S1) and first["received"] is True
     assert second["token"] == mask(S2) and second["received"] is False
-    pool = pooled.extensions["jimeng_pool"]
-    assert pool.balance(S1) == 60 and pool.balance(S2) == 3
-    assert not pooled.extensions["jimeng"].cooldowns.cooling(S1)
+    accounts = accounts_of(pooled)
+    assert accounts.balance(S1) == 60 and accounts.balance(S2) == 3
+    assert not accounts.cooling(S1)
 
 
 @pytest.mark.parametrize(
@@ -249,8 +254,8 @@ def test_pooled_mode_needs_one_of_the_api_keys(pooled, upstream, path, headers):
     assert len(upstream.mock.calls) == 0
 
 
-def test_any_configured_key_is_accepted(upstream):
-    app = make_pooled_app(API_KEYS=("sk-alice-000000", "sk-bob-11111111"))
+def test_any_configured_key_is_accepted(make_app, upstream):
+    app = pooled_app(make_app, API_KEYS=("sk-alice-000000", "sk-bob-11111111"))
     upstream.generation("h1", URLS)
     response = app.test_client().post(
         "/v1/images/generations",
@@ -267,7 +272,7 @@ def test_pooled_mode_serves_images_from_the_pool(pooled, upstream):
         "/v1/images/generations", json={"prompt": "a cat"}, headers=bearer(KEY)
     )
     assert response.status_code == 200
-    assert response.json["data"] == [{"url": URLS[0]}]
+    assert response.json["data"] == [{"url": u} for u in URLS]
 
 
 # --- no secret anywhere ---
@@ -275,10 +280,11 @@ def test_pooled_mode_serves_images_from_the_pool(pooled, upstream):
 SECRETS = (ALIVE, DEAD, S1, S2, KEY)
 
 
-def test_no_session_id_or_key_in_any_response_or_log(app, upstream, caplog):
+def test_no_session_id_or_key_in_any_response_or_log(
+    app, make_app, upstream, caplog
+):
     caplog.set_level(logging.DEBUG)  # every logger, every level
-    pooled = make_pooled_app()
-    pooled.extensions["jimeng_pool"].spawn = lambda work: work()  # refresh inline
+    pooled = pooled_app(make_app)
     passthrough, pool_client = app.test_client(), pooled.test_client()
     upstream.raw(upstream.ACCOUNT, json=LIVE)
     by_session(

@@ -625,3 +625,15 @@ def test_a_multipart_retry_with_the_same_idempotency_key_is_the_same_job(
         content_type="multipart/form-data",
     )
     assert other.status_code == 422  # the key named another request
+
+
+def test_models_lists_the_video_models_with_what_they_make(client) -> None:
+    data = client.get("/v1/models").json["data"]
+    videos = {m["id"]: m for m in data if m.get("kind") == "video"}
+    assert set(videos) == {m.id for m in VIDEO_MODELS}
+    s25 = videos["jimeng-video-seedance-2.5"]
+    assert s25["seconds"] == list(range(4, 16)) and "1080p" in s25["resolutions"]
+    assert videos["jimeng-video-seedance-2.0"]["needs_browser_tokens"] is True
+    one = client.get("/v1/models/seedance-1.0-pro").json
+    assert (one["id"], one["seconds"]) == ("jimeng-video-seedance-1.0-pro", [5, 10])
+    assert client.get("/v1/models/jimeng-video-3.0").status_code == 404

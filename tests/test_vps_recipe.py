@@ -242,7 +242,10 @@ def test_the_recipe_works_verbatim_on_a_fresh_debian_12():
         )
 
         as_user = f"chroot {root} runuser -l {SUDO_USER} -c"
-        mounts = f"mount --bind /dev {root}/dev && mount -t proc proc {root}/proc"
+        mounts = (  # /dev/shm as on any Debian system: tmpfs, 1777
+            f"mount --bind /dev {root}/dev && mount -t proc proc {root}/proc"
+            f" && mount -t tmpfs -o mode=1777 tmpfs {root}/dev/shm"
+        )
         phase1 = subprocess.run(
             [
                 "unshare",
@@ -275,7 +278,11 @@ def test_the_recipe_works_verbatim_on_a_fresh_debian_12():
             timeout=600,
         )
         output = phase2.stdout + phase2.stderr
-        assert phase2.returncode == 0, output[-6000:]
+        logs = "".join(
+            f"\n--- {p.name}\n" + p.read_text(errors="replace")[-3000:]
+            for p in sorted((root / "var/log/shim").glob("*.log"))
+        )
+        assert phase2.returncode == 0, output[-6000:] + logs
         assert output.count("pong") >= 3, output[-4000:]  # gunicorn, nginx, check
         assert "active (running)" in output and '"jimeng-' in output
         assert "Serving on http://127.0.0.1:8000" in output

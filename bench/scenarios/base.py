@@ -4,9 +4,12 @@ polled until they end) and one measured run."""
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import struct
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -60,8 +63,42 @@ def scaled_env(
     return env, clamped
 
 
+def tiny_png(size: int = 64) -> bytes:
+    """A *size*² RGB PNG (a gradient), stdlib only: the reference of an edit."""
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((x * 4 % 256, y * 4 % 256, 128)) for x in range(size))
+        for y in range(size)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    head = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    idat = chunk(b"IDAT", zlib.compress(rows))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + idat + chunk(b"IEND", b"")
+
+
+REFERENCE = "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
+PATHS = {
+    "sse": "/v1/chat/completions",
+    "chat": "/v1/chat/completions",
+    "edits": "/v1/images/edits",
+}
+
+
 def body_for(kind: str, tag: str, n: int | None = None, words: str = "") -> dict:
     prompt = f"benchmark {tag}: {words or 'a lighthouse at dusk'}"
+    if kind == "edits":
+        body: dict[str, Any] = {
+            "model": MODEL,
+            "prompt": prompt,
+            "image": REFERENCE,
+            "response_format": "url",
+        }
+        if n is not None:
+            body["n"] = n
+        return body
     if kind == "sse" or kind == "chat":
         body: dict[str, Any] = {
             "model": MODEL,
@@ -90,9 +127,7 @@ def request_for(
     idempotent: bool = False,
     words: str = "",
 ) -> bytes:
-    path = (
-        "/v1/chat/completions" if kind in ("sse", "chat") else "/v1/images/generations"
-    )
+    path = PATHS.get(kind, "/v1/images/generations")
     headers = {"Authorization": f"Bearer {auth}", "X-Request-ID": tag}
     if kind == "sse":
         headers["Accept"] = "text/event-stream"

@@ -1,9 +1,10 @@
 """``soak``: mixed traffic at a steady rate with faults on, for ``--minutes``
 (3 in ``make bench``; 30 for the full run): synchronous images (``url`` and
 ``b64_json``), streamed chats and async tasks (``Prefer: respond-async``, then
-``GET /v1/tasks/{id}`` every 2 s), arrivals Poisson at ``--rate`` per second,
-every request with an ``Idempotency-Key`` (as the SDKs send), over pooled
-accounts. The product has no image-edit endpoint, so there are no edits.
+``GET /v1/tasks/{id}`` every 2 s) and image edits (``/v1/images/edits``, JSON
+with a 64×64 PNG as a ``data:`` URI: the upload path), arrivals Poisson at
+``--rate`` per second, every request with an ``Idempotency-Key`` (as the SDKs
+send), over pooled accounts.
 
 Faults (``--faults``, per upstream call): HTTP 5xx, non-JSON answers, resets,
 slow answers, numeric ``ret``, string statuses, missing ``item_list``, an
@@ -74,8 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rate", type=float, default=1.0, help="generations per second (1)")
     p.add_argument(
         "--mix",
-        default="images=0.45,b64=0.05,sse=0.2,async=0.3",
-        help="shares of each kind (images, b64, sse, async)",
+        default="images=0.4,b64=0.05,edits=0.1,sse=0.2,async=0.25",
+        help="shares of each kind (images, b64, edits, sse, async)",
     )
     p.add_argument("--accounts", type=int, default=5, help="pooled accounts (5)")
     p.add_argument("--cap", type=int, default=10, help="POOL_MAX_CONCURRENCY (10)")
@@ -105,8 +106,8 @@ def finish_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> No
         args.mix = {k: float(v) for k, v in (x.split("=") for x in args.mix.split(","))}
     except ValueError:
         parser.error("--mix must look like images=0.5,sse=0.5")
-    if set(args.mix) - {"images", "b64", "sse", "async"}:
-        parser.error("--mix kinds are images, b64, sse, async")
+    if set(args.mix) - {"images", "b64", "edits", "sse", "async"}:
+        parser.error("--mix kinds are images, b64, edits, sse, async")
     args.biggest = int(args.rate * 120) + 100
 
 

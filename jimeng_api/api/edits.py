@@ -18,6 +18,7 @@ used (its ``images`` field); its answer adds ``input_images`` and
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -27,7 +28,7 @@ from werkzeug.datastructures import FileStorage
 from ..auth import caller
 from ..catalog import get_model
 from ..errors import InvalidRequestError
-from ..extensions import get_fetcher, get_store
+from ..extensions import get_fetcher, get_generations, get_store
 from ..image_stream import image_events
 from ..jobs import Caller
 from ..references import (
@@ -44,7 +45,15 @@ from ..schemas import load_json, read_json_object
 from ..schemas_images import image_edit_form_schema, image_request_schema
 from ..specs import clean_prompt, image_spec
 from ..sse import SSE_HEADERS
-from .waiting import job_error, respond, start, wait, wants_async
+from .waiting import (
+    accepted,
+    finished,
+    idempotency,
+    job_error,
+    result_headers,
+    wait,
+    wants_async,
+)
 
 bp = Blueprint("edits", __name__, url_prefix="/v1/images")
 
@@ -73,7 +82,7 @@ def create_composition() -> ResponseReturnValue:
 
 def _edit(*, composition: bool) -> ResponseReturnValue:
     who = caller()
-    params, sources = read_edit()
+    params, sources, digest = read_edit()
     if not sources:
         raise InvalidRequestError(
             "An edit needs at least one reference image: send 'image' (one file) "
@@ -84,21 +93,22 @@ def _edit(*, composition: bool) -> ResponseReturnValue:
     spec = build_spec(params, sources, prompt=params["prompt"])
     if composition:
         spec["composition"] = True
-    return answer(who, spec, params, prefix="image_edit")
+    return answer(who, spec, params, prefix="image_edit", digest=digest)
 
 
 # --- reading the request --------------------------------------------------------
 
 
-def read_edit() -> tuple[dict[str, Any], list[Source]]:
-    """The edit's parameters and references, from multipart or JSON."""
+def read_edit() -> tuple[dict[str, Any], list[Source], str | None]:
+    """The edit's parameters and references, from multipart or JSON, and for
+    multipart the digest ``Idempotency-Key`` compares (None: the raw body's)."""
     if request.mimetype in FORM_TYPES:
         return _read_form()
     if request.mimetype in ("application/json", "") or request.is_json:
         body = read_json_object()
         params = load_json(image_request_schema, body)
         refuse_mask(body.get("mask"))
-        return params, json_sources(params)
+        return params, json_sources(params), None
     raise InvalidRequestError(
         f"Send multipart/form-data (as OpenAI's images.edit does) or a JSON "
         f"object, not '{request.mimetype[:60]}'.",
@@ -106,7 +116,7 @@ def read_edit() -> tuple[dict[str, Any], list[Source]]:
     )
 
 
-def _read_form() -> tuple[dict[str, Any], list[Source]]:
+def _read_form() -> tuple[dict[str, Any], list[Source], str]:
     form, files = request.form, request.files
     refuse_mask(files.get("mask") or form.get("mask"))
     fields = {k: form.get(k) for k in form if k not in FILE_FIELDS}
@@ -126,7 +136,20 @@ def _read_form() -> tuple[dict[str, Any], list[Source]]:
                 sources.append(Source(data, param))
             else:
                 sources.append(Source(part, param))
-    return params, sources
+    return params, sources, form_digest(fields, sources)
+
+
+def form_digest(fields: dict[str, Any], sources: list[Source]) -> str:
+    """A multipart request's identity for ``Idempotency-Key``: its fields and
+    files, not its bytes (the boundary differs on each retry of one request)."""
+    digest = hashlib.sha256()
+    for name in sorted(fields):
+        digest.update(f"{name}\0{fields[name]}\0".encode())
+    for source in sources:
+        value = source.value
+        data = value if isinstance(value, bytes) else value.encode()
+        digest.update(f"{source.param}\0".encode() + hashlib.sha256(data).digest())
+    return digest.hexdigest()
 
 
 def refuse_mask(mask: Any) -> None:
@@ -207,15 +230,31 @@ def build_spec(
 
 
 def answer(
-    who: Caller, spec: dict[str, Any], params: dict[str, Any], *, prefix: str
+    who: Caller,
+    spec: dict[str, Any],
+    params: dict[str, Any],
+    *,
+    prefix: str,
+    digest: str | None = None,
 ) -> ResponseReturnValue:
     """Sync, async (``Prefer: respond-async``) or, with ``stream``, image events."""
-    callback = params.get("callback_url")
-    if not params.get("stream") or wants_async():
-        return respond(who, "images", spec, callback)
-    job = start(who, "images", spec, callback)
+    key = idempotency()
+    if key is not None and digest is not None:
+        key = (key[0], digest)
+    job = get_generations().start(
+        who,
+        "images",
+        spec,
+        idempotency=key,
+        callback_url=params.get("callback_url"),
+    )
     if job["status"] == "failed":
         raise job_error(job)
+    if wants_async():
+        return accepted(job)
+    if not params.get("stream"):
+        job = finished(job)
+        return job["result"], 200, result_headers(job)
     fetcher = get_fetcher()
     tick = current_app.config["SSE_KEEPALIVE_INTERVAL"]
     body = image_events(

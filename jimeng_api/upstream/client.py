@@ -27,6 +27,7 @@ import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .. import metrics
+from ..catalog import require_key_on_site
 from ..errors import (
     APIError,
     ContentFilteredError,
@@ -39,7 +40,6 @@ from ..errors import (
     UpstreamTimeoutError,
 )
 from ..logs import mask, token_id
-from ..catalog import require_key_on_site
 from .drafts import Draft, generate_body, history_body, submit_lookup_body
 from .records import Record, history_id_of, parse_record
 from .sessions import (
@@ -49,6 +49,7 @@ from .sessions import (
     Proxy,
     SessionPool,
     Site,
+    account_id,
     parse_proxy,
 )
 from .video import (
@@ -69,7 +70,6 @@ HISTORY = "/mweb/v1/get_history_by_ids"
 USER_CREDIT = "/commerce/v1/benefits/user_credit"
 CREDIT_RECEIVE = "/commerce/v1/benefits/credit_receive"
 ACCOUNT_INFO = "/passport/account/info/v2"
-UPLOAD_TOKEN = "/mweb/v1/get_upload_token"
 PROXY_RETRIES = 1  # a dead proxy stays dead: fail over soon
 
 
@@ -185,9 +185,9 @@ def _proxy_failed(exc: requests.RequestException) -> bool:
     """Return whether *exc*, met by a proxied account, means its proxy failed:
     the proxy refused or dropped the connection or the tunnel (HTTP), or the
     SOCKS handshake failed (urllib3 reports that as a new-connection error)."""
-    return isinstance(exc, (requests.exceptions.ProxyError, requests.ConnectTimeout)) or (
-        _never_sent(exc)
-    )
+    if isinstance(exc, (requests.exceptions.ProxyError, requests.ConnectTimeout)):
+        return True
+    return _never_sent(exc)
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -212,7 +212,9 @@ class JimengClient:
             default = config.get("UPSTREAM_PROXY") or ""
             self.default_proxy: Proxy | None = parse_proxy(default) if default else None
         except InvalidProxyError as exc:
-            raise ValueError(f"UPSTREAM_PROXY is not a usable proxy URL: {exc}") from None
+            raise ValueError(
+                f"UPSTREAM_PROXY is not a usable proxy URL: {exc}"
+            ) from None
         self.timeout = (
             config["UPSTREAM_CONNECT_TIMEOUT"],
             config["UPSTREAM_READ_TIMEOUT"],
@@ -343,11 +345,10 @@ class JimengClient:
     def _proxy_error(self, token: str, proxy: Proxy, reason: str) -> TransientError:
         """The account's proxy failed; the log names it masked, the error not
         at all (API callers of a pool need not know the operator's proxies)."""
-        log.warning(
-            "proxy %s of account %s failed (%s)", proxy.masked, token_id(token), reason
-        )
+        account = account_id(token)
+        log.warning("proxy %s of account %s failed (%s)", proxy.masked, account, reason)
         return TransientError(
-            f"The outbound proxy of account {mask(token)} could not be reached "
+            f"The outbound proxy of account {account} could not be reached "
             f"({reason}); nothing was sent to Jimeng.",
             never_sent=True,
             proxy=True,
@@ -530,24 +531,6 @@ class JimengClient:
         commerce = self._commerce[self.site_of(token).region]
         data = self._call(CREDIT_RECEIVE, token, body, headers=commerce)
         return data if isinstance(data, dict) else {}
-
-    def upload_token(self, token: str, scene: int = 2) -> dict[str, Any]:
-        """Ask for ImageX upload keys (§5.5) and say where and how to use them:
-        the site's ImageX host, its SigV4 region and the service id (read from
-        ``service_id`` on the CN site, ``space_name`` on Dreamina, §7)."""
-        body = f'{{"scene":{int(scene)}}}'.encode()
-        data = self._call(UPLOAD_TOKEN, token, body)
-        if not isinstance(data, dict) or not data.get("access_key_id"):
-            raise UpstreamError("Jimeng returned no upload token.")
-        site = self.site_of(token)
-        return {
-            "access_key_id": data["access_key_id"],
-            "secret_access_key": data.get("secret_access_key", ""),
-            "session_token": data.get("session_token", ""),
-            "service_id": site.service_id(data),
-            "imagex_url": site.imagex_url,
-            "region": site.imagex_region,
-        }
 
     def is_live(self, token: str) -> bool:
         """Return whether the session is logged in (passport, §3.5)."""

@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -92,7 +92,9 @@ def parse_proxy(text: str) -> Proxy:
         raise InvalidProxyError("a proxy URL has no path, query or fragment")
     userinfo, _, hostport = netloc.rpartition("@")
     if userinfo and not _PROXY_USERINFO.fullmatch(userinfo):
-        raise InvalidProxyError("the proxy credentials have characters that must be %-encoded")
+        raise InvalidProxyError(
+            "the proxy credentials have characters that must be %-encoded"
+        )
     try:
         host, port = parts.hostname, parts.port
     except ValueError:
@@ -308,35 +310,45 @@ class Site:
 
     @property
     def region_param(self) -> str:
-        return _DREAMINA[self.region]["param"] if self.dreamina else self.config[
-            "JIMENG_REGION"
-        ]
+        return (
+            _DREAMINA[self.region]["param"]
+            if self.dreamina
+            else self.config["JIMENG_REGION"]
+        )
 
     @property
     def lang(self) -> str:
-        return _DREAMINA[self.region]["lang"] if self.dreamina else self.config[
-            "JIMENG_LANG"
-        ]
+        return (
+            _DREAMINA[self.region]["lang"]
+            if self.dreamina
+            else self.config["JIMENG_LANG"]
+        )
 
     @property
     def loc(self) -> str:
-        return _DREAMINA[self.region]["loc"] if self.dreamina else self.config[
-            "JIMENG_LOC"
-        ]
+        return (
+            _DREAMINA[self.region]["loc"]
+            if self.dreamina
+            else self.config["JIMENG_LOC"]
+        )
 
     @property
     def imagex_url(self) -> str:
         """Where uploads go (``get_upload_token`` grants the keys)."""
         if not self.dreamina:
-            return CN_IMAGEX_URL
-        key = "DREAMINA_US_IMAGEX_URL" if self.region == "us" else "DREAMINA_SG_IMAGEX_URL"
+            return self.config.get("JIMENG_IMAGEX_URL") or CN_IMAGEX_URL
+        key = (
+            "DREAMINA_US_IMAGEX_URL"
+            if self.region == "us"
+            else "DREAMINA_SG_IMAGEX_URL"
+        )
         return self.config[key]
 
     @property
     def imagex_region(self) -> str:
         """The SigV4 region of the site's ImageX."""
         if not self.dreamina:
-            return IMAGEX_REGIONS["cn"]
+            return self.config.get("JIMENG_IMAGEX_REGION") or IMAGEX_REGIONS["cn"]
         return IMAGEX_REGIONS["us" if self.region == "us" else "asia"]
 
     def service_id(self, grant: Mapping[str, Any]) -> str:
@@ -480,14 +492,7 @@ class SessionPool:
         session.jimeng_query = site.query(jar["_tea_web_id"])
         proxy = account.proxy or self.default_proxy
         session.jimeng_proxy = proxy
-        session.jimeng_proxies = {"http": proxy.url, "https": proxy.url} if proxy else {}
+        session.jimeng_proxies = (
+            {"http": proxy.url, "https": proxy.url} if proxy else {}
+        )
         return session
-
-
-def proxy_credentials(proxy: Proxy) -> tuple[str, str] | None:
-    """The decoded (user, password) of *proxy*, if it has any."""
-    userinfo = urlsplit(proxy.url).netloc.rpartition("@")[0]
-    if not userinfo:
-        return None
-    user, _, password = userinfo.partition(":")
-    return unquote(user), unquote(password)

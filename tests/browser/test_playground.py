@@ -283,6 +283,7 @@ def test_generate_streams_each_image_into_the_history(api: Server, page):
     (url, body, authorization) = sent[-1]
     assert url == api.base_url + "/v1/chat/completions"
     assert body["stream"] is True and body["n"] == 4
+    assert body["progress"] is True  # the server's progress text, opted in
     assert body["model"] == "jimeng-4.0:16:9:2k"
     assert authorization == f"Bearer {SESSION}"
     assert all(u.startswith(api.base_url + "/") for u, _, a in sent if a)
@@ -662,8 +663,6 @@ def test_phone_shows_the_result_after_tapping_generate(api: Server, open_page):
     assert_done(page)
     page.wait_for_function(ALL_IMAGES_LOADED)
     screenshot(page, "playground-phone.png", full_page=False)  # what the user sees
-    page.evaluate("() => window.scrollTo(0, 0)")
-    screenshot(page, "playground-phone-form.png", full_page=False)
 
 
 # ----------------------------------------------------------------------- server info

@@ -4,9 +4,9 @@
 
 import { readEventStream } from "./sse.js";
 
-// Point 9 of issue 17 will make the chat stream's progress text opt-in; the
-// request field that turns it on goes here (sent with every streamed request).
-export const STREAM_REQUEST_EXTRAS = {};
+// Sent with every streamed request: the chat stream's progress text is opt-in
+// ("progress": true; API clients get none by default, CHAT_PROGRESS_TEXT).
+export const STREAM_REQUEST_EXTRAS = { progress: true };
 
 // Where the server describes itself ({"version": ..., "demo": true} while it runs
 // against the offline simulator). Missing on older servers: then no demo hint.
