@@ -244,6 +244,7 @@ def server_env(
             "HOST": HOST,
             "PORT": str(port),
             "JIMENG_BASE_URL": sim_url,
+            "JIMENG_IMAGEX_URL": sim_url,  # the simulator serves ImageX too
             "IMAGE_FETCH_ALLOWED_HOSTS": HOST,
             "DATA_DIR": str(data_dir),
         }

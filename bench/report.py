@@ -16,6 +16,8 @@ def fmt(value: Any, digits: int = 2) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
+        if value and abs(value) < 0.1 and digits == 2:
+            digits = 3  # 0.051 s must not read as 0.05
         return f"{value:.{digits}f}"
     return str(value)
 

@@ -64,7 +64,13 @@ def accepted(history_id: str) -> dict:
 def credit(gift=0, purchase=0, vip=0) -> dict:
     """A ``user_credit`` reply with this balance."""
     return envelope(
-        {"credit": {"gift_credit": gift, "purchase_credit": purchase, "vip_credit": vip}}
+        {
+            "credit": {
+                "gift_credit": gift,
+                "purchase_credit": purchase,
+                "vip_credit": vip,
+            }
+        }
     )
 
 

@@ -194,7 +194,7 @@ def test_the_slot_is_held_until_the_job_ends_even_if_the_client_leaves(
     wait_for(lambda: accounts.running(S1) + accounts.running(S2) == 0)
 
 
-# --- balances and the daily grant ------------------------------------------------------
+# --- balances and the daily grant -----------------------------------------------------
 
 
 def test_no_credit_check_on_the_way_to_a_generation(pooled, upstream):
@@ -231,9 +231,7 @@ def test_a_funded_balance_brings_a_cooling_session_back(pooled):
     assert not accounts.cooling(S1)
 
 
-def test_a_dry_session_claims_the_daily_grant_and_returns_to_rotation(
-    pooled, upstream
-):
+def test_a_dry_session_claims_the_daily_grant_and_returns_to_rotation(pooled, upstream):
     accounts = accounts_of(pooled)
     accounts.cool_down(S1)
     upstream.reply(upstream.RECEIVE, {"receive_quota": 60, "cur_total_credits": 60})

@@ -99,9 +99,7 @@ def test_polls_denser_than_the_slowest_interval_are_refused():
 @pytest.mark.parametrize(
     "url", ["mysql://user:hunter2@db/jobs", "sqlite://relative.db", "memcached"]
 )
-def test_an_unsupported_store_url_stops_the_start_without_echoing_it(
-    make_app, url
-):
+def test_an_unsupported_store_url_stops_the_start_without_echoing_it(make_app, url):
     with pytest.raises(ValueError, match="STORE_URL") as caught:
         make_app(STORE_URL=url)
     assert "hunter2" not in str(caught.value)

@@ -151,6 +151,23 @@ def test_profile_collapse_counts_inclusive_and_self():
     assert {x["frame"]: x["share"] for x in top["self"]}["handle (h.py)"] == 0.4
 
 
+def test_request_bodies_carry_the_tag_and_a_valid_reference():
+    from bench.scenarios import base
+
+    png = base.tiny_png(8)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and b"IEND" in png
+    edit = base.body_for("edits", "t1", n=2)
+    assert edit["image"].startswith("data:image/png;base64,") and edit["n"] == 2
+    raw = base.request_for(8000, "edits", "t1", "key", async_=True, idempotent=True)
+    head = raw.split(b"\r\n\r\n")[0].decode()
+    assert head.startswith("POST /v1/images/edits ")
+    assert "Prefer: respond-async" in head and "Idempotency-Key: bench-t1" in head
+    chat = base.body_for("sse", "t2")
+    assert (
+        analysis.TAG_IN_PROMPT.search(chat["messages"][0]["content"]).group(1) == "t2"
+    )
+
+
 def test_plots_are_written(tmp_path):
     pytest.importorskip("matplotlib")
     from bench import plots

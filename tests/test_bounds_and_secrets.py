@@ -17,15 +17,15 @@ URLS = ["https://p9-dreamina-sign.byteimg.com/img/0.jpeg"]
 def test_memory_does_not_grow_with_distinct_session_ids(make_app):
     client = services(make_app(UPSTREAM_MAX_SESSIONS=64))["client"]
     tracemalloc.start()
-    for i in range(500):
+    for i in range(300):
         client.sessions.get(f"warm-{i}")
     warm, _ = tracemalloc.get_traced_memory()
-    for i in range(3_000):
+    for i in range(1_500):
         client.sessions.get(f"more-{i}")
     after, _ = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert len(client.sessions) == 64
-    assert after - warm < 1024 * 1024  # 3 000 more ids: no real growth
+    assert after - warm < 1024 * 1024  # 1 500 more ids: no real growth
 
 
 def test_per_account_state_expires_from_the_store(make_app):

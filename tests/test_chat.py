@@ -123,12 +123,6 @@ def test_the_progress_line_is_a_setting(make_app, upstream):
     assert usage["completion_tokens"] == math.ceil(len(image_line) / 4)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ChatCompletionSchema has no 'progress' field and drops unknown "
-    "fields, so the per-request \"progress\": true that config.py documents "
-    "(CHAT_PROGRESS_TEXT) never reaches api/chat.py",
-)
 def test_a_request_may_ask_for_the_progress_line(client, upstream):
     upstream.generation("h1", URLS[:1])
     body = {**CAT, "stream": True, "progress": True}

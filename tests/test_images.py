@@ -116,7 +116,7 @@ def test_draft_versions_follow_the_model_generation(client, upstream):
     assert modern["version"] == "3.3.9" and legacy["version"] == "3.0.2"
 
 
-# --- b64_json: the images are fetched (by the real fetcher) ----------------------------
+# --- b64_json: the images are fetched (by the real fetcher) ---------------------------
 
 
 class _Images(BaseHTTPRequestHandler):
@@ -176,7 +176,7 @@ def test_b64_json_refuses_urls_outside_the_allowlist(client, upstream):
     assert "internal.png" not in response.json["error"]["message"]
 
 
-# --- refused before anything is submitted ------------------------------------------------
+# --- refused before anything is submitted ---------------------------------------------
 
 
 def test_unknown_model_is_refused_before_submitting(client, upstream):
@@ -330,7 +330,7 @@ def test_status_10_without_images_is_a_failure_not_an_empty_success(client, upst
     assert response.headers["x-should-retry"] == "false"
 
 
-# --- /v1/models ---------------------------------------------------------------------------
+# --- /v1/models -----------------------------------------------------------------------
 
 
 def test_models_lists_every_model(client):

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import re
+from dataclasses import replace
 
 import pytest
 import responses
@@ -129,9 +130,7 @@ def test_a_wrong_signature_is_refused_and_reported(fresh_sim, sim_app, monkeypat
 
     def wrong_secret(token):
         keys = real(token)
-        return imagex.UploadToken(
-            keys.access_key_id, "not-the-secret", keys.session_token, keys.service_id
-        )
+        return replace(keys, secret_access_key="not-the-secret")
 
     monkeypatch.setattr(uploader, "upload_token", wrong_secret)
     with pytest.raises(errors.UpstreamError) as caught:
@@ -237,3 +236,49 @@ def test_a_plain_draft_is_unchanged_and_a_blend_needs_images():
         generate_body(blend(0), "s", 1)
     with pytest.raises(ValueError):
         generate_body(blend(drafts.MAX_BLEND_IMAGES + 1), "s", 1)
+
+
+def test_a_dreamina_account_uploads_to_its_site_s_imagex(app):
+    """A ``us-`` token: the US ImageX, SigV4 region ``us-east-1``, the
+    ``space_name`` service, ``device_platform=web``, and no CN safety check."""
+    uploader = uploader_for(app, "https://imagex.test", safety_check=True)
+    us = app.config["DREAMINA_US_IMAGEX_URL"].rstrip("/")
+    grant = {
+        "access_key_id": "AKTPUS",
+        "secret_access_key": "secret",
+        "session_token": "STS2US",
+        "space_name": "wopfjsm1ax",
+    }
+    store = "tos-useast5-i-wopfjsm1ax-tx/abc"
+    address = {
+        "StoreInfos": [{"StoreUri": store, "Auth": "SpaceKey/x"}],
+        "UploadHosts": ["upload.us.test"],
+        "SessionKey": "sk",
+    }
+    committed = {"Results": [{"Uri": store, "UriStatus": 2000}], "PluginResult": []}
+    with responses.RequestsMock() as mock:
+        mock.post(
+            re.compile(r"https://[^/]+/mweb/v1/get_upload_token.*"),
+            json={"ret": "0", "errmsg": "success", "data": grant},
+        )
+        apply = mock.get(
+            re.compile(re.escape(us) + r"/\?Action=ApplyImageUpload.*"),
+            json={"Result": {"UploadAddress": address}},
+        )
+        mock.post(
+            "https://upload.us.test/upload/v1/" + store,
+            json={"code": 2000, "message": "Success", "data": {}},
+        )
+        mock.post(
+            re.compile(re.escape(us) + r"/\?Action=CommitImageUpload.*"),
+            json={"Result": committed},
+        )
+        (uploaded,) = uploader.upload_all("us-dreaminasession01", [png()])
+        assert uploader.check("us-dreaminasession01", [uploaded.uri]) is None
+        request = apply.calls[0].request
+    assert uploaded.uri == store
+    assert (
+        "ServiceId=wopfjsm1ax" in request.url and "device_platform=web" in request.url
+    )
+    assert "/us-east-1/imagex/aws4_request" in request.headers["authorization"]
+    assert request.headers["Origin"] == app.config["DREAMINA_SITE_ORIGIN"]

@@ -46,7 +46,7 @@ def client(app):
     return app.test_client()
 
 
-# --- Prefer: respond-async -------------------------------------------------------------
+# --- Prefer: respond-async ------------------------------------------------------------
 
 
 def test_respond_async_is_a_202_with_the_task_and_its_location(client, upstream):
@@ -302,7 +302,7 @@ def test_a_key_whose_task_expired_starts_a_new_task(make_app, upstream):
     assert len(sent) == 2
 
 
-# --- the store is down ------------------------------------------------------------------
+# --- the store is down ----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -344,12 +344,10 @@ def test_redis_without_a_store_secret_refuses_to_start(make_app, closed_port):
         make_app(STORE_URL=f"redis://127.0.0.1:{closed_port}/0", STORE_SECRET="")
 
 
-# --- what the poller delivers -----------------------------------------------------------
+# --- what the poller delivers ---------------------------------------------------------
 
 
-def test_images_that_stop_coming_are_delivered_as_a_partial_result(
-    make_app, upstream
-):
+def test_images_that_stop_coming_are_delivered_as_a_partial_result(make_app, upstream):
     app = make_app(STALL_SECONDS=0.3)
     in_turn(upstream, upstream.GENERATE, accepted("h1"))
     upstream.history().add("h1", raw_record(20), raw_record(45, URLS[:3]))
@@ -387,9 +385,7 @@ def test_a_finished_record_without_item_list_is_polled_again(client, upstream):
     assert len(history.polls) == 2
 
 
-def test_a_record_that_never_lists_its_images_fails_after_a_few_polls(
-    client, upstream
-):
+def test_a_record_that_never_lists_its_images_fails_after_a_few_polls(client, upstream):
     in_turn(upstream, upstream.GENERATE, accepted("h1"))
     history = upstream.history()
     history.add("h1", raw_record(50, item_list=None))
@@ -466,7 +462,7 @@ def test_a_missing_record_keeps_polling(client, upstream):
     assert post(client).status_code == 200
 
 
-# --- bugs found while writing these tests ------------------------------------------------
+# --- bugs found while writing these tests ---------------------------------------------
 
 
 @pytest.mark.xfail(

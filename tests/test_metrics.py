@@ -26,10 +26,14 @@ def generate_twice(client, upstream) -> None:
     """One generation that succeeds and one the content filter stops."""
     upstream.submitted("h1")
     upstream.record("h1", 50, URLS)
-    assert client.post("/v1/images/generations", json={"prompt": "x"}).status_code == 200
+    assert (
+        client.post("/v1/images/generations", json={"prompt": "x"}).status_code == 200
+    )
     upstream.submitted("h2")
     upstream.record("h2", 30, fail_code="2038")
-    assert client.post("/v1/images/generations", json={"prompt": "x"}).status_code == 400
+    assert (
+        client.post("/v1/images/generations", json={"prompt": "x"}).status_code == 400
+    )
 
 
 def test_metrics_count_requests_upstream_calls_and_jobs(client, upstream):

@@ -222,7 +222,9 @@ class SOCKS5Proxy(LocalProxy):
                 client.sendall(b"\x05\x05\x00\x01" + b"\0" * 6)
                 return
             self.targets.append((host, port, how))
-            client.sendall(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + b"\0\0")
+            client.sendall(
+                b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + b"\0\0"
+            )
             with upstream:
                 _pipe(client, upstream, self.relayed)
         except (ConnectionError, OSError, ValueError):
@@ -268,7 +270,7 @@ def calls(sim) -> int:
     return sum(sim.state.stats()["calls"].values())
 
 
-# --- every call goes through the account's proxy ----------------------------------------
+# --- every call goes through the account's proxy
 
 
 def test_an_http_proxied_account_sends_every_call_through_its_proxy(sim):
@@ -278,7 +280,9 @@ def test_an_http_proxied_account_sends_every_call_through_its_proxy(sim):
         assert proxy.requests == 6 == calls(sim)
         assert proxy.connections == 6  # the forward proxy closes after each
         assert proxy.refused == 0  # the credentials were sent
-        assert {t[:2] for t in proxy.targets} == {("127.0.0.1", int(sim.base_url.rsplit(":", 1)[1]))}
+        assert {t[:2] for t in proxy.targets} == {
+            ("127.0.0.1", int(sim.base_url.rsplit(":", 1)[1]))
+        }
         every_call(client, SID)  # a direct account: not through the proxy
         assert proxy.requests == 6 and calls(sim) == 12
     stats = sim.state.stats()
@@ -328,7 +332,7 @@ def test_a_bad_upstream_proxy_stops_the_start():
         JimengClient(settings(UPSTREAM_PROXY="ftp://10.0.0.1:21"))
 
 
-# --- a dead proxy ------------------------------------------------------------------------
+# --- a dead proxy
 
 
 @pytest.mark.parametrize("scheme", ["http", "socks5", "socks5h"])
@@ -361,7 +365,7 @@ def test_wrong_proxy_credentials_are_unreachable_too(proxy_class, sim):
     assert calls(sim) == 0
 
 
-# --- secrets -------------------------------------------------------------------------------
+# --- secrets
 
 
 def test_proxy_credentials_never_reach_a_log(sim, caplog):
@@ -385,7 +389,7 @@ def test_a_bearer_may_name_a_proxy_only_where_allowed():
     assert parse_bearer(header, 10, allow_proxies=True) == [header.split(" ", 1)[1]]
 
 
-# --- cooldown and failover (needs the submission.py change of issue 18) --------------------
+# --- cooldown and failover (needs the submission.py change of issue 18)
 
 
 def _failover_applied() -> bool:
@@ -395,7 +399,8 @@ def _failover_applied() -> bool:
 
 
 @pytest.mark.skipif(
-    not _failover_applied(), reason="submission.ACCOUNT_ERRORS lacks ProxyUnreachableError"
+    not _failover_applied(),
+    reason="submission.ACCOUNT_ERRORS lacks ProxyUnreachableError",
 )
 def test_a_dead_proxy_cools_its_account_down_and_the_next_one_takes_the_job(
     make_app, sim
@@ -419,7 +424,7 @@ def test_a_dead_proxy_cools_its_account_down_and_the_next_one_takes_the_job(
     assert {t["session"] for t in tasks} == {alive}
 
 
-# --- end to end: the official SDK, gunicorn, a SOCKS proxy, Dreamina US ------------------
+# --- end to end: the official SDK, gunicorn, a SOCKS proxy, Dreamina US
 
 
 def test_an_international_proxied_account_end_to_end(tmp_path):
@@ -468,3 +473,128 @@ def test_an_international_proxied_account_end_to_end(tmp_path):
         assert PASSWORD not in output and SID not in output
     finally:
         dreamina.stop()
+
+
+# --- passthrough: a proxy in the caller's Bearer
+
+
+def _bearer_proxies_wired() -> bool:
+    import inspect
+
+    from jimeng_api import auth
+
+    return "ALLOW_CLIENT_PROXIES" in inspect.getsource(auth)
+
+
+def test_a_bearer_proxy_is_refused_by_default(make_app, sim):
+    app = make_app(JIMENG_BASE_URL=sim.base_url)
+    with running(HTTPProxy) as proxy:
+        answer = app.test_client().post(
+            "/v1/images/generations",
+            json={"prompt": "x", "n": 1},
+            headers=bearer(f"{proxy.url()}@{SID}"),
+        )
+        assert answer.status_code == 401
+        assert "ALLOW_CLIENT_PROXIES" in answer.json["error"]["message"]
+        assert PASSWORD not in answer.get_data(as_text=True)
+        assert proxy.connections == 0
+    assert calls(sim) == 0
+
+
+@pytest.mark.skipif(
+    not _bearer_proxies_wired(), reason="auth.py does not pass ALLOW_CLIENT_PROXIES"
+)
+def test_a_bearer_proxy_is_used_when_allowed(make_app, sim):
+    app = make_app(JIMENG_BASE_URL=sim.base_url, ALLOW_CLIENT_PROXIES=True)
+    with running(HTTPProxy) as proxy:
+        answer = app.test_client().post(
+            "/v1/images/generations",
+            json={"prompt": "x", "n": 1},
+            headers=bearer(f"{proxy.url()}@{SID}"),
+        )
+        assert answer.status_code == 200, answer.json
+        assert proxy.requests >= 2 and proxy.requests == calls(sim)
+
+
+# --- CDN downloads through the account's proxy (needs the fetcher.py change) ----------
+
+
+def _fetcher_takes_proxies() -> bool:
+    import inspect
+
+    from jimeng_api.fetcher import SafeFetcher
+
+    return "proxy" in inspect.signature(SafeFetcher.fetch).parameters
+
+
+def _renderer_passes_tokens() -> bool:
+    import inspect
+
+    from jimeng_api.results import Renderer
+
+    return "token" in inspect.signature(Renderer.render).parameters
+
+
+needs_fetcher = pytest.mark.skipif(
+    not _fetcher_takes_proxies(), reason="SafeFetcher.fetch takes no proxy"
+)
+
+
+@pytest.fixture
+def image_url(sim):
+    from simulator.testing import SimClient
+
+    with SimClient(sim.base_url) as c:
+        record = c.wait(c.submit("x"))
+    return record["item_list"][0]["image"]["large_images"][0]["image_url"]
+
+
+@needs_fetcher
+@pytest.mark.parametrize("proxy_class", [HTTPProxy, SOCKS5Proxy])
+def test_cdn_downloads_go_through_the_account_proxy(proxy_class, sim, image_url):
+    from jimeng_api.fetcher import SafeFetcher
+
+    fetcher = SafeFetcher(settings(JIMENG_BASE_URL=sim.base_url))
+    with running(proxy_class) as proxy:
+        got = fetcher.fetch_all([image_url, image_url], proxy=proxy.url())
+        assert all(f.content.startswith(b"\x89PNG") for f in got)
+        assert proxy.connections == 2 and proxy.requests == 2
+        fetcher.fetch(image_url)  # no proxy: direct
+        assert proxy.connections == 2
+
+
+@needs_fetcher
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+def test_a_dead_proxy_fails_a_download_without_naming_it(scheme, sim, image_url):
+    from jimeng_api.errors import UpstreamError
+    from jimeng_api.fetcher import SafeFetcher
+
+    fetcher = SafeFetcher(settings(JIMENG_BASE_URL=sim.base_url))
+    dead = f"{scheme}://{USER}:{PASSWORD}@127.0.0.1:{free_port()}"
+    with pytest.raises(UpstreamError) as caught:
+        fetcher.fetch(image_url, proxy=dead)
+    assert "proxy failed" in caught.value.message
+    assert PASSWORD not in caught.value.message and USER not in caught.value.message
+
+
+@pytest.mark.skipif(
+    not (_fetcher_takes_proxies() and _renderer_passes_tokens()),
+    reason="the renderer does not fetch through the account's proxy",
+)
+def test_b64_json_images_come_through_the_account_proxy(make_app, sim):
+    from tests.factories import KEY
+
+    with running(SOCKS5Proxy) as proxy:
+        app = make_app(
+            JIMENG_BASE_URL=sim.base_url,
+            JIMENG_SESSION_IDS=(f"{proxy.url()}@{SID}",),
+            API_KEYS=(KEY,),
+        )
+        answer = app.test_client().post(
+            "/v1/images/generations",
+            json={"prompt": "x", "n": 2, "response_format": "b64_json"},
+            headers=bearer(KEY),
+        )
+        assert answer.status_code == 200, answer.json
+        assert sim.state.stats()["calls"]["image"] == 2
+        assert sum(1 for c in proxy.relayed if c.startswith(b"GET /img/")) == 2

@@ -152,7 +152,8 @@ def test_a_dreamina_token_never_reaches_the_cn_host(wire):
 
 def test_hk_and_jp_use_the_sg_hosts_unless_set():
     config = settings(
-        DREAMINA_HK_BASE_URL="https://hk.example", DREAMINA_JP_COMMERCE_URL="https://jp.c"
+        DREAMINA_HK_BASE_URL="https://hk.example",
+        DREAMINA_JP_COMMERCE_URL="https://jp.c",
     )
     hk, jp = Site.from_config(config, "hk"), Site.from_config(config, "jp")
     assert (hk.base_url, hk.commerce_url) == (
@@ -197,7 +198,8 @@ def test_imagex_host_region_and_service_id_per_site():
 
 
 @pytest.mark.parametrize(
-    "token", ["us-" + SID, "US-" + SID, "Us-" + SID, f"socks5://u:p@127.0.0.1:9@us-{SID}"]
+    "token",
+    ["us-" + SID, "US-" + SID, "Us-" + SID, f"socks5://u:p@127.0.0.1:9@us-{SID}"],
 )
 def test_the_prefix_is_case_insensitive_and_removed_before_the_cookie(token):
     assert region_of(token) == "us"
@@ -266,7 +268,7 @@ def test_site_models_follow_the_protocol_table():
         catalog.for_site(v50, "us")
 
 
-# --- the pool file ------------------------------------------------------------------------
+# --- the pool file
 
 
 @pytest.mark.parametrize(
@@ -277,7 +279,10 @@ def test_site_models_follow_the_protocol_table():
         (f"us {SID}", f"us-{SID}"),
         (f"JP\t{SID}", f"jp-{SID}"),
         (f"cn {SID}", SID),
-        (f"sg  socks5://u:p@10.0.0.2:1080  {SID}", f"socks5://u:p@10.0.0.2:1080@sg-{SID}"),
+        (
+            f"sg  socks5://u:p@10.0.0.2:1080  {SID}",
+            f"socks5://u:p@10.0.0.2:1080@sg-{SID}",
+        ),
         (f"http://10.0.0.3:3128 us {SID}", f"http://10.0.0.3:3128@us-{SID}"),
         (f"https://u:p@h.example:443@hk-{SID}", f"https://u:p@h.example:443@hk-{SID}"),
         (f"jp sessionid={SID}; ttwid=1%7Cx", f"jp-sessionid={SID}; ttwid=1%7Cx"),
@@ -321,7 +326,7 @@ def test_the_session_file_keeps_regions_and_proxies_and_logs_no_secret(
     assert "leakedpw" not in caplog.text and "s3cretpw" not in caplog.text
 
 
-# --- end to end against the simulator in Dreamina mode -------------------------------------
+# --- end to end against the simulator in Dreamina mode
 
 
 @pytest.fixture
@@ -341,7 +346,9 @@ def test_a_us_account_generates_on_the_us_site_only(make_app, two_sites):
     )
     client = app.test_client()
     body = {"prompt": "a harbour", "model": "jimeng-4.5"}
-    answer = client.post("/v1/images/generations", json=body, headers=bearer("us-" + SID))
+    answer = client.post(
+        "/v1/images/generations", json=body, headers=bearer("us-" + SID)
+    )
     assert answer.status_code == 200, answer.json
     assert len(answer.json["data"]) == 4
     assert all(d["url"].startswith(us.base_url) for d in answer.json["data"])
@@ -372,3 +379,34 @@ def test_a_us_account_generates_on_the_us_site_only(make_app, two_sites):
     assert cn.state.stats()["submissions"] == 1
     assert cn.state.stats()["violations"] == []
     assert us.state.stats()["submissions"] == 1
+
+
+def _points_describe_accounts() -> bool:
+    from jimeng_api.api import token
+
+    return hasattr(token, "described")
+
+
+@pytest.mark.skipif(
+    not _points_describe_accounts(), reason="api/token.py does not describe accounts"
+)
+def test_token_points_show_each_account_s_region_and_masked_proxy(make_app, two_sites):
+    from tests.factories import KEY
+
+    cn, us = two_sites
+    pool = (SID, f"socks5://user:pw0rd-x@127.0.0.1:9@us-{SID}")
+    app = make_app(
+        JIMENG_BASE_URL=cn.base_url,
+        DREAMINA_US_BASE_URL=us.base_url,
+        DREAMINA_US_COMMERCE_URL=us.base_url,
+        JIMENG_SESSION_IDS=pool,
+        API_KEYS=(KEY,),
+    )
+    answer = app.test_client().post("/token/points", headers=bearer(KEY))
+    assert answer.status_code == 200
+    first, second = answer.json
+    assert (first["region"], first["proxy"]) == ("cn", None)
+    assert "points" in first
+    assert (second["region"], second["proxy"]) == ("us", "socks5://***@127.0.0.1:9")
+    assert second["error"]["code"] == "proxy_unreachable"  # nothing listens on :9
+    assert "pw0rd-x" not in answer.get_data(as_text=True)

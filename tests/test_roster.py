@@ -103,11 +103,15 @@ def test_a_changed_file_changes_who_generates(make_app, tmp_path, upstream):
     roster_of(app).check_interval = 0
     client = app.test_client()
     upstream.generation("h1", URLS)
-    assert client.post("/v1/images/generations", json=CAT, headers=AUTH).status_code == 200
+    assert (
+        client.post("/v1/images/generations", json=CAT, headers=AUTH).status_code == 200
+    )
     path.write_text(f"# S1 removed\n{S2}\n")
     touch_later(path)
     upstream.generation("h2", URLS)
-    assert client.post("/v1/images/generations", json=CAT, headers=AUTH).status_code == 200
+    assert (
+        client.post("/v1/images/generations", json=CAT, headers=AUTH).status_code == 200
+    )
     sessions = [session_of(c.request) for c in upstream.calls(upstream.GENERATE)]
     assert sessions == [S1, S2]
 

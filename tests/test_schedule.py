@@ -51,7 +51,12 @@ class Timeline:
         if age >= 0.4 * d:  # status 45: image i appears at 0.4 d + 0.6 d i / n
             images = min(int((age - 0.4 * d) / (0.6 * d) * self.n), self.n)
         status = 45 if age >= 0.4 * d else 42
-        return ("finishing" if status in (42, 45) else "processing"), images, None, False
+        return (
+            ("finishing" if status in (42, 45) else "processing"),
+            images,
+            None,
+            False,
+        )
 
 
 @dataclass

@@ -280,9 +280,7 @@ def test_pooled_mode_serves_images_from_the_pool(pooled, upstream):
 SECRETS = (ALIVE, DEAD, S1, S2, KEY)
 
 
-def test_no_session_id_or_key_in_any_response_or_log(
-    app, make_app, upstream, caplog
-):
+def test_no_session_id_or_key_in_any_response_or_log(app, make_app, upstream, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, every level
     pooled = pooled_app(make_app)
     passthrough, pool_client = app.test_client(), pooled.test_client()

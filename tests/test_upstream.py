@@ -260,9 +260,7 @@ def test_a_refused_submit_is_sent_once(jimeng, upstream, ret, error_class):
     assert upstream.calls(upstream.HISTORY) == []
 
 
-def test_content_refusal_at_submit_is_a_400_not_retried_nor_failed_over(
-    app, upstream
-):
+def test_content_refusal_at_submit_is_a_400_not_retried_nor_failed_over(app, upstream):
     upstream.reply(upstream.GENERATE, None, ret="2038", errmsg="risky prompt")
     response = app.test_client().post(
         "/v1/images/generations",
@@ -385,9 +383,7 @@ def test_connect_errors_on_submit_are_retried(jimeng, upstream):
     assert len(upstream.calls(upstream.HISTORY)) == 0
 
 
-def test_a_submit_that_never_connects_gives_up_with_a_retryable_error(
-    jimeng, upstream
-):
+def test_a_submit_that_never_connects_gives_up_with_a_retryable_error(jimeng, upstream):
     upstream.raw(upstream.GENERATE, body=requests.ConnectTimeout("no route"))
     with pytest.raises(errors.UpstreamTimeoutError) as caught:
         jimeng.submit("s", DRAFT, submit_id())

@@ -243,10 +243,21 @@ class JimengClient:
         """The site *token*'s calls go to."""
         return self.sessions.get(token).jimeng_site or self.site
 
+    def check_model(self, token: str, model_key: str) -> None:
+        """Refuse (400 ``model_not_available``, naming the models the account's
+        site has) a model the site of *token* does not offer (§7)."""
+        require_key_on_site(model_key, self.site_of(token).region)
+
     def proxy_for(self, token: str) -> Proxy | None:
         """The proxy every call of *token*'s account goes through (None: direct);
         CDN downloads of its images should use it too."""
         return self.sessions.get(token).jimeng_proxy
+
+    def proxy_url(self, token: str | None) -> str | None:
+        """``proxy_for(token)`` as the URL a fetcher takes (with credentials:
+        never log it); without a token, ``UPSTREAM_PROXY``."""
+        proxy = self.proxy_for(token) if token else self.default_proxy
+        return proxy.url if proxy else None
 
     # --- transport ---
 
@@ -424,7 +435,7 @@ class JimengClient:
         the caller then looks the submission up by *submit_id*.
         """
         site = self.site_of(token)
-        require_key_on_site(draft.model_key, site.region)
+        self.check_model(token, draft.model_key)
         headers = None
         if isinstance(draft, VideoDraft):
             body = video_body(draft, submit_id, int(site.app_id))

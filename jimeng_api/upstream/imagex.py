@@ -32,7 +32,7 @@ import string
 import time
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -169,12 +169,18 @@ def sigv4_headers(
 
 @dataclass(frozen=True)
 class UploadToken:
-    """The temporary ImageX keys of one account (call 1)."""
+    """The temporary ImageX keys of one account (call 1), and where and how its
+    uploads go: the site's ImageX and SigV4 region, the account's proxy."""
 
     access_key_id: str
     secret_access_key: str
     session_token: str
     service_id: str
+    imagex_url: str = ""
+    region: str = "cn-north-1"
+    dreamina: bool = False
+    proxies: Mapping[str, str] = field(default_factory=dict)
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -207,10 +213,8 @@ class ImageUploader:
         self.timeout = client.timeout
         self.retries = int(config["UPSTREAM_RETRIES"])
         self.backoff = float(config["UPSTREAM_RETRY_BACKOFF"])
-        origin = config["JIMENG_SITE_ORIGIN"]
+        self.origin = config["JIMENG_SITE_ORIGIN"]
         self.browser_headers = {
-            "Origin": origin,
-            "Referer": origin + "/ai-tool/generate",
             "Sec-Fetch-Site": "cross-site",
             "User-Agent": config["JIMENG_USER_AGENT"],
             "Accept": "*/*",
@@ -233,12 +237,34 @@ class ImageUploader:
                 "Jimeng returned no upload token for the reference images.",
                 code="upload_failed",
             )
+        site = self._site(token)
+        dreamina = bool(getattr(site, "dreamina", False))
+        if dreamina:  # the Dreamina sites have their own ImageX (§7)
+            imagex_url, region = site.imagex_url.rstrip("/"), site.imagex_region
+        else:
+            imagex_url, region = self.imagex_url, self.region
+        service_of = getattr(site, "service_id", None)
+        service_id = (
+            service_of(data)
+            if callable(service_of)
+            else str(data.get("service_id") or DEFAULT_SERVICE_ID)
+        )
+        session = self.client.sessions.get(token)
         return UploadToken(
             data["access_key_id"],
             data["secret_access_key"],
             data["session_token"],
-            str(data.get("service_id") or DEFAULT_SERVICE_ID),
+            service_id,
+            imagex_url=imagex_url,
+            region=region,
+            dreamina=dreamina,
+            proxies=dict(getattr(session, "jimeng_proxies", None) or {}),
+            origin=getattr(site, "origin", "") or self.origin,
         )
+
+    def _site(self, token: str) -> Any:
+        site_of = getattr(self.client, "site_of", None)
+        return site_of(token) if callable(site_of) else self.client.site
 
     # --- calls 2-4 ---
 
@@ -261,7 +287,7 @@ class ImageUploader:
     def upload(self, keys: UploadToken, data: bytes) -> Uploaded:
         """Apply, upload and commit one image; return its ``image_uri``."""
         store_uri, auth, host, session_key = self._apply(keys, len(data))
-        self._put(host, store_uri, auth, data)
+        self._put(keys, host, store_uri, auth, data)
         return self._commit(keys, session_key)
 
     def _apply(self, keys: UploadToken, size: int) -> tuple[str, str, str, str]:
@@ -272,6 +298,8 @@ class ImageUploader:
             "FileSize": str(size),
             "s": "".join(random.choices(_BASE36, k=10)),
         }
+        if keys.dreamina:
+            params["device_platform"] = "web"
         answer = self._imagex("GET", params, keys, None)
         address = (answer.get("Result") or {}).get("UploadAddress") or {}
         stores = address.get("StoreInfos") or []
@@ -287,20 +315,23 @@ class ImageUploader:
             )
         return values  # type: ignore[return-value]
 
-    def _put(self, host: str, store_uri: str, auth: str, data: bytes) -> None:
+    def _put(
+        self, keys: UploadToken, host: str, store_uri: str, auth: str, data: bytes
+    ) -> None:
         if "/" in host or "@" in host or not host.strip():
             raise UpstreamError(
                 "ImageX gave an invalid upload host.", code="upload_failed"
             )
-        url = f"{self.scheme}://{host}/upload/v1/{quote(store_uri, safe='/-_.')}"
+        scheme = urlsplit(keys.imagex_url).scheme or self.scheme
+        url = f"{scheme}://{host}/upload/v1/{quote(store_uri, safe='/-_.')}"
         headers = {
-            **self.browser_headers,
+            **self._browser(keys),
             "Authorization": auth,
             "Content-CRC32": crc32_hex(data),
             "Content-Type": "application/octet-stream",
             "Content-Disposition": 'attachment; filename="undefined"',
         }
-        response = self._request("POST", url, headers, data)
+        response = self._request("POST", url, headers, data, keys.proxies)
         body = _json(response)
         code = body.get("code") if isinstance(body, dict) else None
         if response.status_code >= 300 or (code is not None and code != 2000):
@@ -353,15 +384,18 @@ class ImageUploader:
             access_key=keys.access_key_id,
             secret_key=keys.secret_access_key,
             session_token=keys.session_token,
-            region=self.region,
+            region=keys.region,
             date=amz_date(),
             body=body,
         )
-        headers.update(self.browser_headers)
+        headers.update(self._browser(keys))
         if body is not None:
             headers["Content-Type"] = "application/json"
-        url = f"{self.imagex_url}/?{'&'.join(f'{k}={v}' for k, v in params.items())}"
-        response = self._request(method, url, headers, body)
+        query = "&".join(f"{k}={v}" for k, v in params.items())
+        base = keys.imagex_url or self.imagex_url
+        response = self._request(
+            method, f"{base}/?{query}", headers, body, keys.proxies
+        )
         answer = _json(response)
         if not isinstance(answer, dict):
             raise UpstreamError(
@@ -380,8 +414,19 @@ class ImageUploader:
             )
         return answer
 
+    def _browser(self, keys: UploadToken) -> dict[str, str]:
+        """origin/referer as the site's page sends them (§5.5, §7)."""
+        origin = keys.origin or self.origin
+        referer = origin + ("/" if keys.dreamina else "/ai-tool/generate")
+        return {**self.browser_headers, "Origin": origin, "Referer": referer}
+
     def _request(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        proxies: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send, retrying transport errors and 5xx (every step is repeatable:
         nothing is charged before the generate call)."""
@@ -394,6 +439,7 @@ class ImageUploader:
                     headers=headers,
                     timeout=self.timeout,
                     allow_redirects=False,
+                    proxies=dict(proxies or {}),
                 )
             except requests.RequestException as exc:
                 if attempt == self.retries:
@@ -417,8 +463,8 @@ class ImageUploader:
     def check(self, token: str, uris: Sequence[str]) -> int | None:
         """Run the site's safety pre-check on each uploaded image; return the
         index of the first one it refuses (None: all passed or unknown)."""
-        if not self.safety_check:
-            return None
+        if not self.safety_check or getattr(self._site(token), "dreamina", False):
+            return None  # the CN site's check only
         for index, uri in enumerate(uris):
             if self._refused(token, uri):
                 return index
@@ -456,6 +502,7 @@ class ImageUploader:
         the extra ``babi_param`` query the web client sends."""
         client = self.client
         session = client.sessions.get(token)
+        site = getattr(session, "jimeng_site", None) or client.site
         now = int(time.time())
         c = client.config
         prepared = requests.PreparedRequest()
@@ -469,7 +516,7 @@ class ImageUploader:
             ALGO_PROXY,
             now,
             c["JIMENG_PLATFORM_CODE"],
-            c["JIMENG_APP_VERSION"],
+            getattr(site, "app_version", None) or c["JIMENG_APP_VERSION"],
             client.sign_affixes,
         )
         prepared.headers["Content-Type"] = "application/json"
@@ -477,7 +524,10 @@ class ImageUploader:
         prepared.body = body
         prepared.hooks = {"response": []}
         return session.send(
-            prepared, timeout=client.timeout, allow_redirects=False, proxies={}
+            prepared,
+            timeout=client.timeout,
+            allow_redirects=False,
+            proxies=getattr(session, "jimeng_proxies", None) or {},
         )
 
 

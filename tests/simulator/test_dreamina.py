@@ -59,7 +59,10 @@ def test_a_dreamina_client_generates_polls_and_reads_credits(dreamina):
     assert violations(dreamina) == []
 
 
-@pytest.mark.parametrize(("region", "lan", "loc"), [("HK", "en", "hk"), ("JP", "ja", "jp"), ("SG", "en", "sg")])
+@pytest.mark.parametrize(
+    ("region", "lan", "loc"),
+    [("HK", "en", "hk"), ("JP", "ja", "jp"), ("SG", "en", "sg")],
+)
 def test_the_asian_hosts_serve_hk_jp_and_sg(region, lan, loc):
     with run_simulator_in_thread(SimSettings(site="sg", **FAST)) as sim:
         with site_client(sim, region) as client:
@@ -119,7 +122,9 @@ def test_the_origin_is_dreamina_s_not_jimeng_s(dreamina):
         )
         assert ok["ret"] == "0"
         refused = client.call(
-            HISTORY, {"history_ids": ["1"]}, headers={"Origin": "https://jimeng.jianying.com"}
+            HISTORY,
+            {"history_ids": ["1"]},
+            headers={"Origin": "https://jimeng.jianying.com"},
         )
     assert refused["ret"] == "4013"
 

@@ -142,10 +142,11 @@ function setBusy(busy) {
   ui.form.setAttribute("aria-busy", String(busy));
 }
 
-/** On a phone the form fills the screen: bring the new result into view. */
+/** One column (a phone): the form fills the screen, so bring the result to the top. */
 function revealResult() {
+  if (!matchMedia("(max-width: 60rem)").matches) return; // side by side already
   const top = ui.output.getBoundingClientRect().top;
-  if (top > window.innerHeight * 0.6 || top < 0) {
+  if (top > 40 || top < 0) {
     const smooth = !matchMedia("(prefers-reduced-motion: reduce)").matches;
     ui.output.scrollIntoView({ block: "start", behavior: smooth ? "smooth" : "auto" });
   }
