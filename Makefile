@@ -35,10 +35,11 @@ test: $(VENV)/.dev ## lint, then run the whole test suite
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
-demo: $(VENV)/.runtime ## offline: the simulator on :8001 and the API on :8000 pointed at it
-	$(BIN)/python -m simulator --host 127.0.0.1 --port 8001 --task-seconds 5 & \
+demo: $(VENV)/.runtime ## offline: the simulator (realistic ~20 s tasks) on :8001, the API on :8000
+	$(BIN)/python -m simulator --host 127.0.0.1 --port 8001 \
+	  --duration-model lognormal --task-seconds 20 --queue-seconds 4 & \
 	  SIM=$$!; trap "kill $$SIM" EXIT INT TERM; \
-	  JIMENG_BASE_URL=http://127.0.0.1:8001 IMAGE_FETCH_ALLOWED_HOSTS=127.0.0.1 \
+	  DEMO_MODE=true JIMENG_BASE_URL=http://127.0.0.1:8001 IMAGE_FETCH_ALLOWED_HOSTS=127.0.0.1 \
 	  $(BIN)/gunicorn -c gunicorn.conf.py
 
 bench: $(VENV)/.dev ## the four scenarios of bench/, short (~10 min); reports in bench/results/

@@ -162,6 +162,13 @@ class Config:
 
     # --- API surface ---
     DEFAULT_MODEL = _str("DEFAULT_MODEL", "jimeng-3.0")
+    # videos: the model when a request names none; the download file of
+    # get_local_item_list where the account is entitled to it; the MP4 size cap
+    DEFAULT_VIDEO_MODEL = _str("DEFAULT_VIDEO_MODEL", "jimeng-video-seedance-2.5")
+    VIDEO_HQ = _bool("VIDEO_HQ", True)
+    VIDEO_FETCH_MAX_BYTES = _int(
+        "VIDEO_FETCH_MAX_BYTES", 256 * 1024 * 1024, 1024 * 1024, 2**34
+    )
     # seconds the site's own model list is trusted before it is read again
     MODEL_LIST_TTL = _float("MODEL_LIST_TTL", 600, 0, 86400)
     MAX_PROMPT_LENGTH = _int("MAX_PROMPT_LENGTH", 4000, 1, 100000)
@@ -202,6 +209,10 @@ class Config:
     RATE_LIMIT_PER_IP = _int("RATE_LIMIT_PER_IP", 600, 0, 10**7)
     RATE_LIMIT_PER_ACCOUNT = _int("RATE_LIMIT_PER_ACCOUNT", 120, 0, 10**7)
     RATE_LIMIT_TOKEN_CHECK = _int("RATE_LIMIT_TOKEN_CHECK", 20, 0, 10**7)
+
+    # the upstream is the offline simulator (make demo, compose's demo profile):
+    # the playground says so and any token works
+    DEMO_MODE = _bool("DEMO_MODE", False)
 
     # --- observability ---
     METRICS_TOKEN = _str("METRICS_TOKEN", "")

@@ -21,7 +21,13 @@ from .errors import (
     SessionExpiredError,
 )
 from .store import Store
-from .upstream import AlreadyClaimedError, JimengClient, account_id
+from .upstream import (
+    AlreadyClaimedError,
+    JimengClient,
+    ProxyUnreachableError,
+    account_id,
+)
+from .upstream.video import NoVideoCreditsError, video_credit
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,8 @@ class Accounts:
     def skipped(self, token: str, exc: APIError) -> None:
         """Note why *token* could not take a job; cool it down where it helps."""
         log.info("account %s skipped: %s", account_id(token), exc.message)
+        if isinstance(exc, NoVideoCreditsError):
+            return  # its credits still pay for images: keep it in rotation
         if isinstance(exc, InsufficientQuotaError) or not isinstance(
             exc, RateLimitError
         ):
@@ -143,12 +151,14 @@ class Accounts:
         self.store.delete_key(_key("balance", token))
 
     def points(self, token: str) -> dict[str, int]:
-        """Read the balance from Jimeng and cache it."""
+        """Read the balance from Jimeng and cache it; ``videoCredit`` is the part
+        that can pay for video (purchased and VIP credits, not the gift)."""
         try:
             points = self.client.credits(token)
-        except SessionExpiredError:
+        except (SessionExpiredError, ProxyUnreachableError):
             self.cool_down(token)
             raise
+        points = {**points, "videoCredit": video_credit(points)}
         self.remember(token, points)
         return points
 

@@ -37,8 +37,12 @@ def caller() -> Caller:
 
 
 def bearer_tokens() -> list[str]:
-    limit = current_app.config["MAX_TOKENS_PER_REQUEST"]
-    return parse_bearer(request.headers.get("Authorization"), limit)
+    config = current_app.config
+    return parse_bearer(
+        request.headers.get("Authorization"),
+        config["MAX_TOKENS_PER_REQUEST"],
+        allow_proxies=config["ALLOW_CLIENT_PROXIES"],
+    )
 
 
 def require_api_key() -> str | None:

@@ -38,7 +38,11 @@ def init_services(app: Flask) -> None:
     submitter = Submitter(
         jobs, accounts, client, sealer, lambda job: generations.tokens_for(job), config
     )
-    renderer = Renderer(lambda urls: [f.content for f in fetcher.fetch_all(urls)])
+    renderer = Renderer(
+        lambda urls, token=None: [
+            f.content for f in fetcher.fetch_all(urls, proxy=client.proxy_url(token))
+        ]
+    )
     poller = Poller(store, jobs, submitter, client, renderer, sealer, config)
     generations = Generations(
         store, jobs, accounts, submitter, poller, sealer, roster, renderer, config

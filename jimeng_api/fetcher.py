@@ -21,6 +21,7 @@ only ``scheme://host[:port]``, never a path, a query or credentials.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import ipaddress
 import socket
@@ -28,7 +29,7 @@ import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import gevent
 import gevent.pool
@@ -110,15 +111,17 @@ class SafeFetcher:
         accept: Sequence[str] = ("image/",),
         param: str | None = None,
         budget: Budget | None = None,
+        proxy: str | None = None,
     ) -> Fetched:
         """GET *url* safely; see the module docstring. *param* names the request
-        field of a user-supplied URL in errors."""
+        field of a user-supplied URL in errors; *proxy* (an account's proxy URL)
+        carries the connection to the checked address."""
         kind = PURPOSES[purpose]
         limit = max_bytes or self.max_bytes
         try:
             deadline = Deadline(self.timeout)
             with deadline.running():
-                fetched = self._get(url, kind, limit, accept, deadline, budget)
+                fetched = self._get(url, kind, limit, accept, deadline, budget, proxy)
         except FetchFailed as failure:
             raise self._error(failure, kind, param) from None
         except DeadlineExceeded:
@@ -137,11 +140,15 @@ class SafeFetcher:
         total_max_bytes: int | None = None,
         purpose: str = "image",
         concurrency: int = 8,
+        proxy: str | None = None,
     ) -> list[Fetched]:
         """Fetch *urls* concurrently, in order, within one total size budget."""
         budget = Budget(total_max_bytes or self.response_max_bytes)
         pool = gevent.pool.Pool(max(1, min(concurrency, len(urls))))
-        jobs = [pool.spawn(self.fetch, u, purpose=purpose, budget=budget) for u in urls]
+        jobs = [
+            pool.spawn(self.fetch, u, purpose=purpose, budget=budget, proxy=proxy)
+            for u in urls
+        ]
         try:
             for job in jobs:
                 job.join()
@@ -241,12 +248,19 @@ class SafeFetcher:
         accept: Sequence[str],
         deadline: Deadline,
         budget: Budget | None,
+        proxy: str | None = None,
     ) -> Fetched:
         """GET, following at most MAX_REDIRECTS redirects (each checked anew)."""
         for _ in range(MAX_REDIRECTS + 1):
             target = self.check(url, kind)
             status, response = self._exchange(
-                "GET", target, deadline, limit=limit, accept=accept, budget=budget
+                "GET",
+                target,
+                deadline,
+                limit=limit,
+                accept=accept,
+                budget=budget,
+                proxy=proxy,
             )
             if status in (301, 302, 303, 307, 308) and response.location:
                 url = urljoin(target.url, response.location)
@@ -267,9 +281,10 @@ class SafeFetcher:
         limit: int = POST_RESPONSE_CAP,
         accept: Sequence[str] = (),
         budget: Budget | None = None,
+        proxy: str | None = None,
     ) -> tuple[int, _Response]:
         """Send one request to the checked address and read the answer."""
-        conn = self._connect(target, deadline)
+        conn = self._connect(target, deadline, proxy)
         response: http.client.HTTPResponse | None = None
         try:
             conn.request(method, target.path, body=body, headers=_headers(headers))
@@ -289,15 +304,23 @@ class SafeFetcher:
             conn.close()
 
     def _connect(
-        self, target: _Resolved, deadline: Deadline
+        self, target: _Resolved, deadline: Deadline, proxy: str | None = None
     ) -> http.client.HTTPConnection:
-        """Open a connection to ``target.address`` that speaks to ``target.host``."""
+        """Open a connection to ``target.address`` that speaks to ``target.host``
+        (through *proxy*, to that same address, when one is given)."""
         try:
-            sock = _open_socket(target.address, target.port, deadline.remaining())
+            if proxy:
+                sock = _open_via_proxy(proxy, target, deadline.remaining())
+            else:
+                sock = _open_socket(target.address, target.port, deadline.remaining())
         except OSError as exc:
             if deadline.expired:
                 raise DeadlineExceeded() from None
             reason = type(exc).__name__
+            if proxy:  # never name the proxy: it may carry credentials
+                raise FetchFailed(
+                    "failed", f"{target.origin}: the account's proxy failed ({reason})"
+                ) from None
             raise FetchFailed(
                 "failed", f"{target.origin} is unreachable ({reason})"
             ) from None
@@ -418,6 +441,64 @@ def _open_socket(address: str, port: int, timeout: float) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _open_via_proxy(proxy: str, target: Target, timeout: float) -> socket.socket:
+    """Connect to the checked address (not the name: DNS cannot steer the
+    proxy elsewhere) through an account's proxy: SOCKS4/5 via PySocks (the
+    ``requests[socks]`` extra), HTTP(S) via CONNECT."""
+    parts = urlsplit(proxy)
+    scheme = parts.scheme.lower()
+    user = unquote(parts.username or "") or None
+    password = unquote(parts.password or "") or None
+    address = getattr(target, "address", "") or target.host
+    if scheme.startswith("socks"):
+        import socks  # PySocks
+
+        kind = socks.SOCKS4 if scheme.startswith("socks4") else socks.SOCKS5
+        try:
+            return socks.create_connection(
+                (address, target.port),
+                timeout=timeout,
+                proxy_type=kind,
+                proxy_addr=parts.hostname,
+                proxy_port=parts.port or 1080,
+                proxy_rdns=False,
+                proxy_username=user,
+                proxy_password=password,
+            )
+        except socks.ProxyError as exc:
+            raise OSError(f"SOCKS: {type(exc).__name__}") from None
+    default_port = 443 if scheme == "https" else 80
+    sock = socket.create_connection(
+        (parts.hostname, parts.port or default_port), timeout
+    )
+    try:
+        if scheme == "https":
+            sock = _tls_context().wrap_socket(sock, server_hostname=parts.hostname)
+        where = (
+            f"[{address}]:{target.port}"
+            if ":" in address
+            else f"{address}:{target.port}"
+        )
+        head = [f"CONNECT {where} HTTP/1.1", f"Host: {where}"]
+        if user is not None:
+            pair = f"{user}:{password or ''}".encode()
+            head.append("Proxy-Authorization: Basic " + base64.b64encode(pair).decode())
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(4096)
+            if not chunk or len(answer) > 16384:
+                raise OSError("the proxy closed the tunnel")
+            answer += chunk
+        status = answer.split(b"\r\n", 1)[0].split()
+        if len(status) < 2 or status[1] != b"200":
+            raise OSError("the proxy refused the tunnel")
+        return sock
+    except BaseException:
+        sock.close()
+        raise
 
 
 def _tls_context() -> ssl.SSLContext:

@@ -20,6 +20,8 @@ from .catalog import RESOLUTIONS, Model, list_models
 from .errors import APIError
 from .store import Store, StoreError
 from .upstream import JimengClient
+from .upstream.video import VIDEO_MODELS
+from .videos import describe_video
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,9 @@ class ModelList:
             if listed is False:
                 continue
             entries.append(describe(model, listed))
+        for video in VIDEO_MODELS:  # the static video catalogue (§5)
+            if not self._key_retired(video.key):
+                entries.append(describe_video(video))
         return entries
 
     def retire(self, model_key: str) -> None:
@@ -86,8 +91,11 @@ class ModelList:
             pass
 
     def _retired(self, model: Model) -> bool:
+        return self._key_retired(model.key)
+
+    def _key_retired(self, key: str) -> bool:
         try:
-            return self.store.get_key("retired:" + model.key) is not None
+            return self.store.get_key("retired:" + key) is not None
         except StoreError:
             return False
 

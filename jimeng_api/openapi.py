@@ -23,6 +23,7 @@ from marshmallow.validate import OneOf
 from werkzeug.routing import Rule
 
 from .schemas import ChatCompletionSchema, ImageGenerationSchema, TokenCheckSchema
+from .schemas_videos import VideoCreateSchema, VideoGenerationSchema
 
 OPENAPI_VERSION = "3.1.0"
 SESSION_AUTH = "sessionAuth"
@@ -159,6 +160,9 @@ class CreditsSchema(ResponseSchema):
     purchaseCredit = fields.Integer(required=True)  # noqa: N815
     vipCredit = fields.Integer(required=True)  # noqa: N815
     totalCredit = fields.Integer(required=True)  # noqa: N815
+    videoCredit = fields.Integer(  # noqa: N815
+        metadata={"description": "the part that pays for video: purchased + VIP"}
+    )
 
 
 class SessionPointsSchema(ResponseSchema):
@@ -182,6 +186,62 @@ class SessionReceiptSchema(ResponseSchema):
     )
 
 
+class VideoErrorSchema(ResponseSchema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    param = fields.String(allow_none=True)
+    type = fields.String(allow_none=True)
+
+
+class VideoSchema(ResponseSchema):
+    """A video job in OpenAI's shape (openai-python ``Video``)."""
+
+    id = fields.String(required=True)
+    object = constant("video")
+    model = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        validate=OneOf(["queued", "in_progress", "completed", "failed"]),
+    )
+    progress = fields.Integer(required=True, metadata={"description": "0-100"})
+    prompt = fields.String(allow_none=True)
+    seconds = fields.String(required=True)
+    size = fields.String(required=True, metadata={"description": "WIDTHxHEIGHT"})
+    created_at = fields.Integer(required=True)
+    completed_at = fields.Integer(required=True, allow_none=True)
+    expires_at = fields.Integer(required=True, allow_none=True)
+    error = fields.Nested(VideoErrorSchema, required=True, allow_none=True)
+    remixed_from_video_id = fields.String(allow_none=True)
+    ratio = fields.String(metadata={"description": "Jimeng's aspect ratio"})
+    resolution = fields.String(metadata={"description": "480p, 720p, 1080p"})
+
+
+class VideoListSchema(ResponseSchema):
+    object = constant("list")
+    data = fields.List(fields.Nested(VideoSchema), required=True)
+    first_id = fields.String(required=True, allow_none=True)
+    last_id = fields.String(required=True, allow_none=True)
+    has_more = fields.Boolean(required=True)
+
+
+class VideoDeletedSchema(ResponseSchema):
+    id = fields.String(required=True)
+    object = constant("video.deleted")
+    deleted = fields.Boolean(required=True)
+
+
+class GeneratedVideoSchema(ResponseSchema):
+    url = fields.String(required=True)
+    revised_prompt = fields.String(allow_none=True)
+
+
+class VideoGenerationResponseSchema(ResponseSchema):
+    """The forks' synchronous answer."""
+
+    created = fields.Integer(required=True, metadata={"description": "Unix time"})
+    data = fields.List(fields.Nested(GeneratedVideoSchema), required=True)
+
+
 #: Named components; nested schemas get their class name without ``Schema``.
 COMPONENTS: dict[str, type[Schema]] = {
     "ImageGenerationRequest": ImageGenerationSchema,
@@ -196,6 +256,12 @@ COMPONENTS: dict[str, type[Schema]] = {
     "TokenLive": TokenLiveSchema,
     "SessionPoints": SessionPointsSchema,
     "SessionReceipt": SessionReceiptSchema,
+    "VideoCreateRequest": VideoCreateSchema,
+    "VideoGenerationRequest": VideoGenerationSchema,
+    "Video": VideoSchema,
+    "VideoList": VideoListSchema,
+    "VideoDeleted": VideoDeletedSchema,
+    "VideoGenerationResponse": VideoGenerationResponseSchema,
 }
 
 
@@ -290,6 +356,60 @@ OPERATIONS: dict[str, Operation] = {
     "docs.openapi_document": Operation({"application/json": {"type": "object"}}),
     "docs.swagger_ui": Operation({"text/html": TEXT}),
     "docs.swagger_asset": Operation({"*/*": TEXT}, errors=(404, 500)),
+    "videos.create_video": Operation(
+        {"application/json": VideoSchema},
+        request=VideoCreateSchema,
+        example={
+            "model": "jimeng-video-seedance-2.5",
+            "prompt": "一只猫在奔跑",
+            "seconds": "8",
+            "size": "1280x720",
+        },
+        errors=GENERATION_ERRORS,
+        auth="required",
+        description=(
+            "JSON or `multipart/form-data` (what the OpenAI SDKs send): "
+            "`input_reference` (the first frame) and `last_frame` as files, URLs, "
+            'data: URIs or `{"image_url": …}`. `seconds` and `size` take '
+            "OpenAI's values (mapped to the nearest the model makes) and the "
+            "model's own."
+        ),
+    ),
+    "videos.retrieve_video": Operation(
+        {"application/json": VideoSchema}, errors=(401, 404, 500), auth="required"
+    ),
+    "videos.list_videos": Operation(
+        {"application/json": VideoListSchema}, errors=(400, 401, 500), auth="required"
+    ),
+    "videos.delete_video": Operation(
+        {"application/json": VideoDeletedSchema},
+        errors=(401, 404, 500),
+        auth="required",
+    ),
+    "videos.download_video": Operation(
+        {"video/mp4": {"type": "string", "format": "binary"}},
+        errors=(400, 401, 404, 500, 502, 504),
+        auth="required",
+        description="`Range` requests are answered with 206 and the part asked for.",
+    ),
+    "videos.create_video_generation": Operation(
+        {"application/json": VideoGenerationResponseSchema},
+        request=VideoGenerationSchema,
+        example={
+            "model": "jimeng-video-seedance-2.5",
+            "prompt": "一只猫在奔跑",
+            "duration": 5,
+            "ratio": "16:9",
+            "resolution": "720p",
+        },
+        errors=GENERATION_ERRORS,
+        auth="required",
+        description=(
+            "Waits for the video; blank lines keep the connection open meanwhile "
+            "(JSON allows leading whitespace). `Prefer: respond-async` answers 202 "
+            "with the task."
+        ),
+    ),
 }
 
 STATUS_TEXT = {

@@ -351,7 +351,7 @@ class Poller:
         asked = tracked.progress.expected
         partial = len(tracked.urls) < asked
         try:
-            result = self.renderer.render(job, tracked.urls)
+            result = self.renderer.render(job, tracked.urls, tracked.token)
         except APIError as exc:
             exc.retryable = False
             self.jobs.fail(tracked.job_id, exc)

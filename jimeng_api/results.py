@@ -18,7 +18,8 @@ from PIL import Image
 from .fetchlimits import sniff_image
 from .references import off_loop
 
-FetchAll = Callable[[list[str]], list[bytes]]
+#: (urls, the account's token or None) -> bodies; the token picks its proxy
+FetchAll = Callable[[list[str], str | None], list[bytes]]
 
 
 def markdown_image(index: int, url: str) -> str:
@@ -72,7 +73,9 @@ class Renderer:
     def __init__(self, fetch_all: FetchAll) -> None:
         self.fetch_all = fetch_all
 
-    def render(self, job: dict[str, Any], urls: list[str]) -> dict[str, Any]:
+    def render(
+        self, job: dict[str, Any], urls: list[str], token: str | None = None
+    ) -> dict[str, Any]:
         spec, created = job["spec"], int(job["created_at"])
         if job["kind"] == "chat":
             text = markdown_video(urls) if spec.get("video") else markdown_images(urls)
@@ -82,7 +85,7 @@ class Renderer:
         formats: set[str] = set()
         if spec.get("response_format") == "b64_json":
             data = []
-            raws = self.fetch_all(urls)
+            raws = self.fetch_all(urls, token)
             for index, raw in enumerate(raws):
                 raws[index] = b""  # one image at a time beside the body
                 image, fmt = encode_as(

@@ -44,11 +44,12 @@ from .upstream import (
     Draft,
     JimengClient,
     ParallelLimitError,
+    ProxyUnreachableError,
     account_id,
 )
 from .upstream.drafts import BlendDraft, BlendImage
 from .upstream.imagex import ImageUploader, refused_error
-from .upstream.video import VideoDraft, load_draft, with_frames
+from .upstream.video import NoVideoCreditsError, VideoDraft, load_draft, with_frames
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ ACCOUNT_ERRORS: tuple[type[APIError], ...] = (
     InsufficientQuotaError,
     PermissionDeniedError,
     SessionExpiredError,
+    ProxyUnreachableError,  # the account's route is down, not its session
 )
 BUSY = (
     "Every account is running as many generations as it may; the task waited "
@@ -111,12 +113,16 @@ class Submitter:
                 errors.append(exc)
             except APIError as exc:
                 self.accounts.free_slot(token, job["id"])
+                if exc.code == "model_not_available":  # another site may have it
+                    errors.append(exc)
+                    continue
                 if exc.code == "model_retired":
                     self.on_retired(job["spec"]["draft"]["model_key"])
                 return self._failed(job, exc)
         return self._not_accepted(job, errors)
 
     def _submit_on(self, job: dict[str, Any], token: str) -> dict[str, Any]:
+        self.client.check_model(token, job["spec"]["draft"]["model_key"])
         draft = self._draft(job, token)  # reference uploads: before submitting
         submit_id = str(uuid.uuid4())
         job = (
@@ -196,6 +202,8 @@ class Submitter:
         until = time.monotonic() + max(deadline - time.time(), 0)
         try:
             return self.client.submit(token, draft, submit_id, deadline=until)
+        except NoVideoCreditsError:
+            raise  # the daily grant is gift credits: they do not pay for video
         except InsufficientQuotaError:
             if not self.accounts.claim_daily_grant(token):
                 raise

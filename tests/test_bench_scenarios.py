@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import analysis, profile, report, targets
+from bench import analysis, profile, report, responses, targets
 from bench.scenarios import SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,30 +73,30 @@ def test_a_second_task_for_one_request_is_a_double_charge():
 def test_classify_failures_of_every_kind():
     ok_body = json.dumps({"data": [{"url": "http://h/img/123/0.png"}]}).encode()
     res = {"error": None, "status": 200, "body": ok_body}
-    assert analysis.classify({"kind": "images", "res": res}) == (None, "123", 1)
+    assert responses.classify({"kind": "images", "res": res}) == (None, "123", 1)
     bad = {"error": None, "status": 502, "body": b'{"error": {"code": "upstream"}}'}
-    assert analysis.classify({"kind": "images", "res": bad})[0] == "HTTP 502 upstream"
+    assert responses.classify({"kind": "images", "res": bad})[0] == "HTTP 502 upstream"
     reset = {"error": "connection reset (body)", "status": None, "body": b""}
-    assert analysis.classify({"kind": "sse", "res": reset})[0].startswith("connection")
+    assert responses.classify({"kind": "sse", "res": reset})[0].startswith("connection")
     stream = b'data: {"choices": []}\n\n'
     res = {"error": None, "status": 200, "body": stream}
-    assert analysis.classify({"kind": "sse", "res": res})[0].endswith("[DONE]")
+    assert responses.classify({"kind": "sse", "res": res})[0].endswith("[DONE]")
     accepted = {"error": None, "status": 202, "body": b"{}"}
     lost = {"kind": "async", "res": accepted, "lost": "lost: task 404"}
-    assert analysis.classify(lost)[0] == "lost: task 404"
+    assert responses.classify(lost)[0] == "lost: task 404"
     task = {"object": "task", "status": "completed",
             "result": {"data": [{"url": "http://h/img/7/0.png"}]}}  # fmt: skip
     done = {"kind": "async", "res": accepted, "task": task}
-    assert analysis.classify(done) == (None, "7", 1)
+    assert responses.classify(done) == (None, "7", 1)
 
 
 def test_sse_first_event_and_keepalive_gaps():
     body = (
         b": keep-alive\n\ndata: {}\n\n: keep-alive\n\n: keep-alive\n\ndata: [DONE]\n\n"
     )
-    ends = [end for end, _ in analysis.sse_events(body)]
+    ends = [end for end, _ in responses.sse_events(body)]
     arrivals = [(10.0 + i, n) for i, n in enumerate(ends)]
-    got = analysis.sse_timing({"body": body, "arrivals": arrivals, "t_start": 10.0,
+    got = responses.sse_timing({"body": body, "arrivals": arrivals, "t_start": 10.0,
                                "t_end": 20.0})  # fmt: skip
     assert got["first_data_s"] == pytest.approx(1.0)
     assert got["keepalives"] == 3

@@ -106,16 +106,13 @@ def test_a_killed_worker_s_job_finishes_elsewhere_and_a_retry_collects_it(
         holder = store.lease_holder("poll:" + account_id(TOKEN))
         assert holder, "the submitting worker polls the account"
         os.kill(int(holder.split(":")[1]), signal.SIGKILL)
-        # the SDK's retry of the same request carries the same Idempotency-Key
-        retry = requests.post(
-            server.base_url + "/v1/images/generations",
-            json={"prompt": "a durable cat", "n": 1},
-            headers={**AUTH, "Idempotency-Key": "kill-me"},
-            timeout=60,
+        # the SDK retries the same request (connection errors included) with
+        # the same Idempotency-Key
+        retry = sdk(server, max_retries=5).images.with_raw_response.generate(
+            prompt="a durable cat", n=1, extra_headers={"Idempotency-Key": "kill-me"}
         )
-        assert retry.status_code == 200, retry.text
         assert retry.headers["X-Task-Id"] == task["id"]
-        assert len(retry.json()["data"]) == 1
+        assert len(retry.parse().data) == 1
     assert submissions(fresh_sim) == 1
 
 

@@ -109,9 +109,11 @@ def test_points_one_entry_per_session_in_order(anonymous, upstream):
     dead, alive = response.json
     assert dead["token"] == mask(DEAD) and alive["token"] == mask(ALIVE)
     assert alive["points"] == {
-        "giftCredit": 16, "purchaseCredit": 2, "vipCredit": 1, "totalCredit": 19
+        "giftCredit": 16, "purchaseCredit": 2, "vipCredit": 1, "totalCredit": 19,
+        "videoCredit": 3,
     }  # fmt: skip
-    assert set(dead) == {"token", "error"} and set(dead["error"]) == ERROR_KEYS
+    assert set(dead) == {"token", "region", "proxy", "error"}
+    assert set(dead["error"]) == ERROR_KEYS
     assert dead["error"]["code"] == "session_expired"
 
 
@@ -170,10 +172,13 @@ def test_receive_claims_per_session_and_reports_the_new_balance(anonymous, upstr
     ).json
     assert claimed == {
         "token": mask(ALIVE),
+        "region": "cn",
+        "proxy": None,
         "received": True,
         "receiveQuota": 60,
         "credits": {
-            "giftCredit": 76, "purchaseCredit": 0, "vipCredit": 0, "totalCredit": 76
+            "giftCredit": 76, "purchaseCredit": 0, "vipCredit": 0, "totalCredit": 76,
+            "videoCredit": 0,
         },
     }  # fmt: skip
     assert refused["received"] is False

@@ -18,7 +18,9 @@ from ..results import markdown_image, usage
 from ..schemas import chat_completion_schema, load_json
 from ..specs import clean_prompt
 from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
+from ..upstream.video import is_video_model
 from .edits import build_spec
+from .videos import chat_video
 from .waiting import job_error, respond, start, wait, wants_async
 
 bp = Blueprint("chat", __name__, url_prefix="/v1/chat")
@@ -34,6 +36,11 @@ def create_chat_completion() -> ResponseReturnValue:
     config = current_app.config
     raw_model = params["model"] or config["DEFAULT_MODEL"]
     name, suffix = parse_model_suffix(raw_model)
+    if is_video_model(name):  # jimeng-video-*: the answer links the video
+        prompt = clean_prompt(
+            last_user_text(params["messages"]), config["MAX_PROMPT_LENGTH"], "messages"
+        )
+        return chat_video(who, params, raw_model, name, prompt)
     size = size_from_suffix(get_model(name), suffix)
     prompt = clean_prompt(
         last_user_text(params["messages"]), config["MAX_PROMPT_LENGTH"], "messages"

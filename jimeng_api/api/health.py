@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
 from ..extensions import get_roster, get_store
@@ -44,6 +44,18 @@ def health() -> ResponseReturnValue:
     status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
     code = 503 if checks["store"] != "ok" else 200
     return {"status": status, "checks": checks}, code
+
+
+@bp.get("/version")
+def version() -> ResponseReturnValue:
+    """The running version, and whether the upstream is the offline simulator."""
+    from .. import __version__  # jimeng_api/__init__ imports this module first
+
+    return {
+        "object": "version",
+        "version": __version__,
+        "demo": bool(current_app.config["DEMO_MODE"]),
+    }
 
 
 @bp.get("/")

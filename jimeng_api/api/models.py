@@ -11,6 +11,8 @@ from ..errors import APIError
 from ..extensions import get_model_list, get_roster
 from ..model_list import describe
 from ..roster import parse_bearer
+from ..upstream.video import get_video_model, is_video_model
+from ..videos import describe_video
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -38,4 +40,6 @@ def list_all() -> ResponseReturnValue:
 @bp.get("/<path:model_id>")
 def retrieve(model_id: str) -> ResponseReturnValue:
     """Describe one model (aliases resolve to their model)."""
+    if is_video_model(model_id):
+        return describe_video(get_video_model(model_id))
     return describe(get_model(model_id), None)

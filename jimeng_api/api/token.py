@@ -20,7 +20,7 @@ from ..errors import APIError
 from ..extensions import get_accounts, get_client, get_limiter, get_roster
 from ..logs import mask, token_id
 from ..schemas import load_json, read_json_object, token_check_schema
-from ..upstream import account_id
+from ..upstream import account_id, describe
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,8 @@ def retrieve_points() -> ResponseReturnValue:
     tokens = account_tokens()
     _no_body()
     accounts = get_accounts()
-    return jsonify(for_each_session(tokens, lambda t: {"points": accounts.points(t)}))
+    entries = for_each_session(tokens, lambda t: {"points": accounts.points(t)})
+    return jsonify(described(tokens, entries))
 
 
 @bp.post("/receive")
@@ -51,7 +52,7 @@ def receive_credits() -> ResponseReturnValue:
     """Claim the daily credits of each session and report the new balance."""
     tokens = account_tokens()
     _no_body()
-    return jsonify(for_each_session(tokens, get_accounts().receive))
+    return jsonify(described(tokens, for_each_session(tokens, get_accounts().receive)))
 
 
 def account_tokens() -> list[str]:
@@ -89,6 +90,17 @@ def for_each_session(
 
     group = GreenPool(max(1, min(len(tokens), MAX_PARALLEL)))
     return list(group.imap(entry, tokens))
+
+
+def described(
+    tokens: Sequence[str], entries: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Add each account's site and proxy (masked, None: direct) after its token."""
+    default_proxy = current_app.config["UPSTREAM_PROXY"]
+    return [
+        {"token": entry.pop("token"), **describe(token, default_proxy), **entry}
+        for token, entry in zip(tokens, entries, strict=True)
+    ]
 
 
 def _session_error(token: str, exc: APIError) -> dict[str, Any]:
