@@ -228,6 +228,18 @@ class Config:
     IMAGE_RESPONSE_MAX_BYTES = _int(
         "IMAGE_RESPONSE_MAX_BYTES", 64 * 1024 * 1024, 1024, 2**40
     )
+    # --- image to image (issue 14): reference images and their upload ---
+    # each reference (file, data: URI, base64 or URL) at most this many bytes
+    REFERENCE_MAX_BYTES = _int("REFERENCE_MAX_BYTES", 20 * 1024 * 1024, 1024, 2**31)
+    # re-encoded with the longer side at most this (JPEG; PNG with transparency)
+    REFERENCE_MAX_SIDE = _int("REFERENCE_MAX_SIDE", 2048, 64, 8192)
+    # the resolution tier OpenAI's quality picks when no size names one
+    IMAGE_QUALITY_TIERS = _str("IMAGE_QUALITY_TIERS", "low:1k,medium:2k,high:4k")
+    # the CN site's ImageX (Dreamina sites: DREAMINA_*_IMAGEX_URL) and SigV4 region
+    JIMENG_IMAGEX_URL = _url("JIMENG_IMAGEX_URL", "https://imagex.bytedanceapi.com")
+    JIMENG_IMAGEX_REGION = _str("JIMENG_IMAGEX_REGION", "cn-north-1")
+    # the CN site's safety pre-check of uploaded references (algo_proxy)
+    JIMENG_IMAGE_CHECK = _bool("JIMENG_IMAGE_CHECK", True)
     WEBHOOK_URL = (
         _url("WEBHOOK_URL", "") if os.environ.get("WEBHOOK_URL", "").strip() else ""
     )

@@ -25,6 +25,8 @@ class Model:
     modern: bool
     default_resolution: str
     created: int
+    #: most reference images it blends (image to image, protocol doc §5.4); 0: none
+    max_references: int = 0
 
 
 # newest first: (id, upstream key, created = fixed approximate release date, UTC)
@@ -45,9 +47,13 @@ _LEGACY = (  # 3.1 and older: legacy draft version, 1-4 images, 1k default
     ("jimeng-1.4", "high_aes_general_v14:general_v1.4", 1717200000),
     ("jimeng-xl-pro", "text2img_xl_sft", 1714521600),
 )
+_BLEND_ONE = frozenset({"jimeng-3.1", "jimeng-3.0"})  # the forks' blend model: 3.0
 MODELS: tuple[Model, ...] = (
-    *(Model(i, key, 8, True, "2k", created) for i, key, created in _MODERN),
-    *(Model(i, key, 4, False, "1k", created) for i, key, created in _LEGACY),
+    *(Model(i, key, 8, True, "2k", created, 10) for i, key, created in _MODERN),
+    *(
+        Model(i, key, 4, False, "1k", created, 1 if i in _BLEND_ONE else 0)
+        for i, key, created in _LEGACY
+    ),
 )
 
 # alias -> public id: the [ZZ] fork's names and 5.0's former name

@@ -210,7 +210,7 @@ def from_http_exception(exc: HTTPException) -> APIError:
     if exc.code == 404:
         return NotFoundError(
             "Unknown route. Endpoints: POST /v1/chat/completions, "
-            "POST /v1/images/generations, GET /v1/models, POST /token/check, "
+            "POST /v1/images/generations, POST /v1/images/edits, GET /v1/models, POST /token/check, "
             "POST /token/points, POST /token/receive, GET /ping."
         )
     if exc.code == 405:

@@ -150,7 +150,9 @@ class Generations:
             data = [
                 d for p in parts if p and p.get("result") for d in p["result"]["data"]
             ]
-            return {"created": int(group["created_at"]), "data": data}
+            first = next((p["result"] for p in parts if p and p.get("result")), {})
+            fields = {k: v for k, v in first.items() if k not in ("created", "data")}
+            return {"created": int(group["created_at"]), "data": data, **fields}
         return self.renderer.render(group, urls)
 
     def tokens_for(self, job: dict[str, Any]) -> list[str]:

@@ -22,7 +22,8 @@ from marshmallow import EXCLUDE, Schema, fields
 from marshmallow.validate import OneOf
 from werkzeug.routing import Rule
 
-from .schemas import ChatCompletionSchema, ImageGenerationSchema, TokenCheckSchema
+from .schemas import ChatCompletionSchema, TokenCheckSchema
+from .schemas_images import ImageRequestSchema
 from .schemas_videos import VideoCreateSchema, VideoGenerationSchema
 
 OPENAPI_VERSION = "3.1.0"
@@ -76,6 +77,36 @@ class ImageSchema(ResponseSchema):
 class ImagesResponseSchema(ResponseSchema):
     created = fields.Integer(required=True, metadata={"description": "Unix time"})
     data = fields.List(fields.Nested(ImageSchema), required=True)
+    size = fields.String(metadata={"description": "WIDTHxHEIGHT of the draft"})
+    quality = fields.String(metadata={"description": "low, medium or high"})
+    background = fields.String(metadata={"description": "always opaque"})
+    output_format = fields.String(metadata={"description": "with b64_json"})
+    input_images = fields.Integer(metadata={"description": "compositions only"})
+    composition_type = fields.String(metadata={"description": "compositions only"})
+
+
+class ImageStreamEventSchema(ResponseSchema):
+    """One event of an image stream (``stream: true``): each image as it comes."""
+
+    type = fields.String(
+        required=True,
+        validate=OneOf(
+            [
+                f"{prefix}.{kind}"
+                for prefix in ("image_generation", "image_edit")
+                for kind in ("partial_image", "completed")
+            ]
+        ),
+    )
+    b64_json = fields.String(required=True)
+    image_index = fields.Integer(required=True)
+    partial_image_index = fields.Integer(metadata={"description": "partial only"})
+    size = fields.String()
+    quality = fields.String()
+    background = fields.String()
+    output_format = fields.String()
+    created_at = fields.Integer()
+    usage = fields.Dict(metadata={"description": "completed only (an estimate)"})
 
 
 class UsageSchema(ResponseSchema):
@@ -244,11 +275,12 @@ class VideoGenerationResponseSchema(ResponseSchema):
 
 #: Named components; nested schemas get their class name without ``Schema``.
 COMPONENTS: dict[str, type[Schema]] = {
-    "ImageGenerationRequest": ImageGenerationSchema,
+    "ImageGenerationRequest": ImageRequestSchema,
     "ChatCompletionRequest": ChatCompletionSchema,
     "TokenCheckRequest": TokenCheckSchema,
     "ErrorResponse": ErrorResponseSchema,
     "ImagesResponse": ImagesResponseSchema,
+    "ImageStreamEvent": ImageStreamEventSchema,
     "ChatCompletion": ChatCompletionObjectSchema,
     "ChatCompletionChunk": ChatCompletionChunkSchema,
     "Model": ModelSchema,
@@ -291,13 +323,57 @@ TEXT = {"type": "string"}
 GENERATION_ERRORS = (400, 401, 403, 404, 413, 429, 500, 502, 503, 504)
 ACCOUNT_ERRORS = (400, 401, 413, 500, 503)
 
+IMAGE_CONTENT = {
+    "application/json": ImagesResponseSchema,
+    "text/event-stream": {"oneOf": [ImageStreamEventSchema, ErrorResponseSchema]},
+}
+IMAGE_STREAM = (
+    "With `stream: true` the answer is `text/event-stream`: one "
+    "`image_generation.completed` (edits: `image_edit.completed`) event per image "
+    "as soon as Jimeng has it, each after a small `…partial_image` preview when "
+    "`partial_images` >= 1, `: keep-alive` comments while waiting, then "
+    "`data: [DONE]`; a failure after the stream began is a `data: <ErrorResponse>` "
+    "event."
+)
+EDIT_FORM = (
+    "Also `multipart/form-data`, as OpenAI's `images.edit` sends it: `image` (one "
+    "file) or `image[]` (several, in order) and the other fields as text. 1-10 "
+    "references; `mask` is refused (400 `mask_not_supported`)."
+)
+
 OPERATIONS: dict[str, Operation] = {
     "images.create_image": Operation(
-        {"application/json": ImagesResponseSchema},
-        request=ImageGenerationSchema,
+        IMAGE_CONTENT,
+        request=ImageRequestSchema,
         example={"model": "jimeng-3.0", "prompt": "一只可爱的猫", "n": 4},
         errors=GENERATION_ERRORS,
         auth="required",
+        description=IMAGE_STREAM,
+    ),
+    "edits.create_edit": Operation(
+        IMAGE_CONTENT,
+        request=ImageRequestSchema,
+        example={
+            "model": "jimeng-4.0",
+            "prompt": "the same cat, in snow",
+            "image": ["https://example.com/cat.png"],
+            "n": 1,
+        },
+        errors=GENERATION_ERRORS,
+        auth="required",
+        description=EDIT_FORM + " " + IMAGE_STREAM,
+    ),
+    "edits.create_composition": Operation(
+        IMAGE_CONTENT,
+        request=ImageRequestSchema,
+        example={
+            "model": "jimeng-4.0",
+            "prompt": "put them together",
+            "images": ["https://example.com/a.png", "https://example.com/b.png"],
+        },
+        errors=GENERATION_ERRORS,
+        auth="required",
+        description=EDIT_FORM,
     ),
     "chat.create_chat_completion": Operation(
         {

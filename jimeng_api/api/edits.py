@@ -238,9 +238,7 @@ def answer(
     digest: str | None = None,
 ) -> ResponseReturnValue:
     """Sync, async (``Prefer: respond-async``) or, with ``stream``, image events."""
-    key = idempotency()
-    if key is not None and digest is not None:
-        key = (key[0], digest)
+    key = idempotency(digest)
     job = get_generations().start(
         who,
         "images",

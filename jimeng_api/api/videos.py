@@ -17,7 +17,6 @@ body (the status line was sent already); its task stays collectable.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -35,7 +34,7 @@ from .. import references
 from ..auth import caller
 from ..errors import APIError, InvalidRequestError, NotFoundError
 from ..extensions import get_fetcher, get_generations, get_jobs, get_store
-from ..jobs import Caller, body_hash
+from ..jobs import Caller
 from ..results import usage
 from ..schemas import load_json
 from ..schemas_videos import (
@@ -48,8 +47,8 @@ from ..specs import clean_prompt
 from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
 from ..videos import POLL_AFTER_MS, video_object, video_spec
 from .waiting import (
-    MAX_IDEMPOTENCY_KEY,
     accepted,
+    idempotency,
     job_error,
     respond,
     wait,
@@ -71,7 +70,7 @@ KEEPALIVE = b"\n"
 def create_video() -> ResponseReturnValue:
     """Start a video job; poll ``GET /v1/videos/{id}``, then download its content."""
     who = caller()
-    key = _idempotency()
+    key = idempotency()
     params, files = _read(video_create_schema, video_create_form_schema)
     frames = _frame_sources(params, files)
     spec = _spec(params, frames, seconds=params["seconds"])
@@ -164,7 +163,7 @@ def create_video_generation() -> ResponseReturnValue:
     Blank lines keep the connection alive while it waits; ``Prefer:
     respond-async`` answers 202 with the task instead."""
     who = caller()
-    key = _idempotency()
+    key = idempotency()
     params, files = _read(video_generation_schema, video_generation_form_schema)
     paths = params["file_paths"] or params["filePaths"] or []
     frames = _fork_frames(paths, files)
@@ -363,30 +362,6 @@ def _spec(
         references.stash(get_store(), entries, prepared, ttl)
         spec["references"] = entries
     return spec
-
-
-def _idempotency() -> tuple[str, str] | None:
-    """``(Idempotency-Key, digest)``; a multipart body is digested field by field
-    (its boundary differs on each retry of the same request)."""
-    key = request.headers.get("Idempotency-Key")
-    raw = request.get_data(cache=True)  # before the form is parsed from it
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise InvalidRequestError(
-            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters.",
-            param="Idempotency-Key",
-        )
-    if request.mimetype != "multipart/form-data":
-        return key, body_hash(raw)
-    digest = hashlib.sha256()
-    for name, value in sorted(request.form.items(multi=True)):
-        digest.update(f"{name}\0{value}\0".encode())
-    for name, upload in sorted(request.files.items(multi=True), key=lambda i: i[0]):
-        digest.update(f"{name}\0".encode() + hashlib.sha256(upload.read()).digest())
-        upload.seek(0)
-    return key, digest.hexdigest()
 
 
 def _video_job(who: Caller, video_id: str) -> dict[str, Any]:

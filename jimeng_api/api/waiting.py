@@ -4,6 +4,8 @@ job's error becomes an HTTP error again."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,8 +26,29 @@ def wants_async() -> bool:
     return any(p.strip().lower() == "respond-async" for p in prefer.split(","))
 
 
-def idempotency() -> tuple[str, str] | None:
-    """``(Idempotency-Key, hash of the body)`` when the header is sent."""
+def request_digest() -> str:
+    """What makes two requests the same request for ``Idempotency-Key``: the
+    JSON body's content (not its spacing or key order), a multipart body's
+    fields and files (its boundary differs on each retry), else the bytes."""
+    if request.mimetype == "multipart/form-data":
+        digest = hashlib.sha256()
+        for name, value in sorted(request.form.items(multi=True)):
+            digest.update(f"{name}\0{value}\0".encode())
+        for name, upload in sorted(request.files.items(multi=True), key=lambda i: i[0]):
+            digest.update(f"{name}\0".encode() + hashlib.sha256(upload.read()).digest())
+            upload.seek(0)
+        return digest.hexdigest()
+    raw = request.get_data(cache=True)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return body_hash(raw)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return body_hash(canonical.encode())
+
+
+def idempotency(digest: str | None = None) -> tuple[str, str] | None:
+    """``(Idempotency-Key, the request's digest)`` when the header is sent."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -35,7 +58,7 @@ def idempotency() -> tuple[str, str] | None:
             f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters.",
             param="Idempotency-Key",
         )
-    return key, body_hash(request.get_data(cache=True))
+    return key, digest or request_digest()
 
 
 def start(
