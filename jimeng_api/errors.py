@@ -210,8 +210,9 @@ def from_http_exception(exc: HTTPException) -> APIError:
     if exc.code == 404:
         return NotFoundError(
             "Unknown route. Endpoints: POST /v1/chat/completions, "
-            "POST /v1/images/generations, POST /v1/images/edits, GET /v1/models, POST /token/check, "
-            "POST /token/points, POST /token/receive, GET /ping."
+            "POST /v1/images/generations, POST /v1/images/edits, POST /v1/videos, "
+            "GET /v1/tasks, GET /v1/models, POST /token/check, POST /token/points, "
+            "POST /token/receive, GET /ping, GET /health, GET /docs."
         )
     if exc.code == 405:
         allowed = ", ".join(sorted(getattr(exc, "valid_methods", None) or []))

@@ -55,7 +55,6 @@ BATCH = 64  # ids a listing script reads per call (at least)
 GRACE_MS = 50  # purge: index scores and key expiry may differ by a millisecond
 
 
-
 def _guard(method: F) -> F:
     """Turn redis-py errors into ``StoreError`` (without any password)."""
 
