@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import logging
 
 import pytest
@@ -34,21 +34,24 @@ def test_playground_page_names_the_endpoints(client):
     assert "/v1/images/generations" in response.get_data(as_text=True)
 
 
+def fresh_config():
+    """Execute config.py anew as a separate module: the environment is read
+    again, and the ``config`` module (its classes, ConfigError) stays as it is
+    for everyone else (importlib.reload would replace them under other tests)."""
+    spec = importlib.util.spec_from_file_location("config_under_test", config.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_env_var_overrides_default(monkeypatch):
     monkeypatch.setenv("POLL_FIRST_DELAY", "2.5")
     monkeypatch.setenv("STORE_URL", " redis://store:6379/0 ")
     monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
-    try:
-        reloaded = importlib.reload(config)
-        assert reloaded.Config.POLL_FIRST_DELAY == 2.5
-        assert reloaded.Config.STORE_URL == "redis://store:6379/0"
-        assert reloaded.Config.CORS_ORIGINS == (
-            "https://a.example",
-            "https://b.example",
-        )
-    finally:
-        monkeypatch.undo()
-        importlib.reload(config)
+    fresh = fresh_config()
+    assert fresh.Config.POLL_FIRST_DELAY == 2.5
+    assert fresh.Config.STORE_URL == "redis://store:6379/0"
+    assert fresh.Config.CORS_ORIGINS == ("https://a.example", "https://b.example")
 
 
 @pytest.mark.parametrize(
@@ -71,12 +74,8 @@ def test_env_var_overrides_default(monkeypatch):
 )
 def test_bad_config_value_fails_naming_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
-    try:
-        with pytest.raises(ValueError, match=name):
-            importlib.reload(config)
-    finally:
-        monkeypatch.undo()
-        importlib.reload(config)
+    with pytest.raises(ValueError, match=name):
+        fresh_config()
 
 
 def test_overrides_reach_the_app(make_app):

@@ -1,8 +1,9 @@
 """The playground page (GET /) in headless Debian Chromium, against the real stack.
 
 gunicorn + gevent serves the page and the API; the API talks to the simulator
-subprocess. Playwright drives ``/usr/bin/chromium`` (never a downloaded browser).
-The module is skipped when Chromium or the ``playwright`` package is missing.
+subprocess (fixtures in conftest.py). Playwright drives ``/usr/bin/chromium``
+(never a downloaded browser). The module is skipped when Chromium or the
+``playwright`` package is missing.
 
 Screenshots go to tests/artifacts/; with ``JIMENG_UPDATE_SCREENSHOTS=1`` they also
 replace the ones in docs/ that the READMEs show.
@@ -11,226 +12,37 @@ replace the ones in docs/ that the READMEs show.
 from __future__ import annotations
 
 import concurrent.futures
-import functools
-import http.server
-import json
-import os
 import re
-import shutil
-import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import SimpleNamespace
+from collections.abc import Iterator
 
 import pytest
 import requests
 
-from tests.servers import ROOT, Server, api_env, gunicorn_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-
-from simulator import (  # noqa: E402
-    start_simulator_process,
-    stop_simulator_process,
+from tests.browser.helpers import (
+    ALL_IMAGES_LOADED,
+    CJK,
+    PHONE,
+    SESSION,
+    STATIC,
+    TASK_SECONDS,
+    assert_done,
+    body_text,
+    choose,
+    fill_form,
+    image_count,
+    latest,
+    open_playground,
+    posts,
+    require_browser,
+    screenshot,
+    set_stream,
+    wait_for_outcome,
 )
+from tests.servers import Server
+
+sync_api = require_browser()
 
 pytestmark = pytest.mark.server
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-DOCS = ROOT / "docs"
-STATIC = ROOT / "jimeng_api" / "static"
-SESSION = "playground-session-1"
-TASK_SECONDS = 2.0  # simulated generation time: long enough to see images arrive
-TIMEOUT_MS = 30_000
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef\u3000-\u303f]")
-
-ALL_IMAGES_LOADED = """
-    () => {
-      const entry = document.querySelector('#gallery .entry');
-      const images = entry ? [...entry.querySelectorAll('img.result-image')] : [];
-      return images.length > 0 && images.every((i) => i.complete && i.naturalWidth > 0);
-    }
-"""
-
-
-# ----------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[str]:
-    proc, base_url = start_simulator_process(
-        ["--task-seconds", str(TASK_SECONDS), "--task-jitter", "0"]
-    )
-    try:
-        yield base_url
-    finally:
-        stop_simulator_process(proc)
-
-
-@pytest.fixture(scope="module")
-def api(simulator: str) -> Iterator[Server]:
-    # the suite's fast-polling settings (tests/servers.py), for this simulator
-    env = api_env(
-        SimpleNamespace(base_url=simulator), IMAGE_FETCH_ALLOWED_HOSTS="127.0.0.1"
-    )
-    with gunicorn_server(env=env) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def open_page(browser) -> Iterator[Callable[..., object]]:
-    """Open pages in fresh contexts (empty storage) that must not throw JS errors."""
-    contexts, errors = [], []
-
-    def open_page(locale="zh-CN", viewport=DESKTOP, **options):
-        context = browser.new_context(locale=locale, viewport=viewport, **options)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        return page
-
-    try:
-        yield open_page
-    finally:
-        for context in contexts:
-            context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
-
-
-@pytest.fixture
-def page(open_page):
-    return open_page()
-
-
-@pytest.fixture(scope="module")
-def other_origin() -> Iterator[str]:
-    """The package's static files from a plain http.server on another port."""
-    handler = functools.partial(_QuietHandler, directory=str(STATIC.parent))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-# ----------------------------------------------------------------------- helpers
-
-
-def open_playground(page, url: str, credentials: str = SESSION, api_base: str = ""):
-    page.goto(url)
-    assert page.locator("#gallery").count() == 1, f"{url} is not the playground page"
-    page.wait_for_selector("html[data-ready='true']")
-    if api_base:
-        page.fill("#api-base", api_base)
-        page.dispatch_event("#api-base", "change")
-        page.wait_for_function("() => document.querySelector('#model').options.length")
-    if credentials:
-        page.fill("#credentials", credentials)
-    return page
-
-
-def choose(page, name: str, value: str) -> None:
-    """Click the chip (a label around a radio) for *value*, as a user would."""
-    page.click(f"#{name}-options label:has(input[value='{value}'])")
-    assert page.is_checked(f"input[name='{name}'][value='{value}']")
-
-
-def fill_form(page, prompt: str = "一只柴犬 a shiba inu in the snow") -> None:
-    page.select_option("#model", "jimeng-4.0")
-    choose(page, "ratio", "16:9")
-    choose(page, "resolution", "2k")
-    choose(page, "n", "4")
-    page.fill("#prompt", prompt)
-
-
-def set_stream(page, on: bool) -> None:
-    page.click(".advanced > summary")
-    page.set_checked("#stream", on)
-
-
-def wait_for_outcome(page) -> str:
-    """Wait until the status leaves 'busy'; return 'done', 'error' or 'cancelled'."""
-    page.wait_for_function(
-        "() => ['done', 'error', 'cancelled'].includes("
-        "document.querySelector('#status').dataset.state)"
-    )
-    return page.get_attribute("#status", "data-state")
-
-
-def assert_done(page) -> None:
-    state = wait_for_outcome(page)
-    error = page.text_content("#error") if page.is_visible("#error") else ""
-    assert state == "done", f"status {page.text_content('#status')!r}, error {error!r}"
-    assert not page.is_visible("#error")
-
-
-def latest(page):
-    return page.locator("#gallery .entry").first
-
-
-def image_count(page) -> int:
-    return latest(page).locator("img.result-image").count()
-
-
-def posts(page) -> list[tuple[str, dict | None, str | None]]:
-    """Record (url, JSON body, Authorization) of every POST the page makes."""
-    seen: list[tuple[str, dict | None, str | None]] = []
-
-    def record(request) -> None:
-        if request.method == "POST":
-            body = json.loads(request.post_data) if request.post_data else None
-            seen.append((request.url, body, request.headers.get("authorization")))
-
-    page.on("request", record)
-    return seen
-
-
-def screenshot(page, name: str, full_page: bool = True) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    page.wait_for_timeout(400)  # let the entrance animations end
-    page.screenshot(path=str(path), full_page=full_page)
-    if os.environ.get("JIMENG_UPDATE_SCREENSHOTS") == "1":
-        shutil.copyfile(path, DOCS / name)
-
-
-def body_text(page) -> str:
-    return page.evaluate("() => document.body.innerText")
 
 
 # ----------------------------------------------------------------------- generate
