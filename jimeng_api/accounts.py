@@ -61,6 +61,9 @@ class Accounts:
         for token in tokens:
             tiers[self.tier(token)].append(token)
         turn = self.store.incr("rr", DAY) if len(tokens) > 1 else 0
+        if self.pooled:
+            cooling = len(tiers[COOLING])
+            metrics.pool_health(len(tokens) - cooling, cooling)
         ordered = []
         for tier in tiers:
             first = turn % len(tier) if tier else 0

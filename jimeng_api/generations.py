@@ -77,15 +77,12 @@ class Generations:
 
     def _submit(self, job: dict[str, Any]) -> dict[str, Any]:
         """Submit under the job's lease: whoever holds it is the only sender."""
-        lease = "job:" + job["id"]
-        if not self.store.acquire_lease(lease, self.poller.holder, self.lease_ttl):
-            return job  # a poller adopted it first and submits it
-        try:
+        with self.submitter.exclusive(job["id"]) as held:
+            if not held:
+                return job  # a poller adopted it first and submits it
             job = self.jobs.get(job["id"]) or job
             if job["phase"] == "new":
                 job = self.submitter.submit(job)
-        finally:
-            self.store.release_lease(lease, self.poller.holder)
         self.poller.hand_over(job)
         return job
 

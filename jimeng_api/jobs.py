@@ -133,7 +133,11 @@ class Jobs:
         if idempotency is None:
             metrics.job_created(kind)
             return job, True
-        existing = self._claim_key(caller, job, *idempotency)
+        try:
+            existing = self._claim_key(caller, job, *idempotency)
+        except APIError:
+            self.store.delete_job(job["id"])  # refused: nothing may submit it
+            raise
         if existing is None:
             metrics.job_created(kind)
             return job, True
@@ -207,6 +211,7 @@ class Jobs:
         self.notifier.notify(job_id)
         if job is not None:
             metrics.job_finished(job["kind"], job["status"])
+            metrics.generation_ended(job)
             for hook in self.on_finish:
                 try:
                     hook(job)

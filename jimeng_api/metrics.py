@@ -153,3 +153,19 @@ def jobs_leased(count: int) -> None:
 
 def session_file_ok(ok: bool) -> None:
     SESSION_FILE_OK.set(1 if ok else 0)
+
+
+def generation_ended(job: dict) -> None:
+    """Count a finished job: its duration by model and outcome, and why it
+    failed (content_filtered, insufficient_quota, the error code...)."""
+    outcome = "ok" if job["status"] == "completed" else "error"
+    model = (job.get("spec") or {}).get("model") or "unknown"
+    if job.get("completed_at") and job.get("created_at"):
+        seconds = max(job["completed_at"] - job["created_at"], 0.0)
+        GENERATION_SECONDS.labels(model, outcome).observe(seconds)
+    if job["status"] == "failed":
+        error = job.get("error") or {}
+        reason = error.get("code") or error.get("type") or "unknown"
+        if reason == "content_policy_violation":
+            reason = "content_filtered"
+        generation_failed(str(reason)[:40])

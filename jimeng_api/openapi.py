@@ -274,7 +274,68 @@ class VideoGenerationResponseSchema(ResponseSchema):
 
 
 #: Named components; nested schemas get their class name without ``Schema``.
+class TaskProgressSchema(ResponseSchema):
+    images = fields.Integer()
+    expected = fields.Integer()
+    stage = fields.String(
+        metadata={"description": "queued, processing, finishing, final"}
+    )
+    queue_position = fields.Integer()
+    queue_length = fields.Integer(allow_none=True)
+
+
+class TaskSchema(ResponseSchema):
+    """A generation as a task (``Prefer: respond-async``, ``/v1/tasks``)."""
+
+    id = fields.String(required=True)
+    object = constant("task")
+    kind = fields.String(required=True, metadata={"description": "images, chat, video"})
+    status = fields.String(
+        required=True,
+        validate=OneOf(["queued", "in_progress", "completed", "failed", "cancelled"]),
+    )
+    progress = fields.Nested(TaskProgressSchema, required=True)
+    partial = fields.String(allow_none=True, metadata={"description": "got/asked"})
+    created_at = fields.Integer(required=True)
+    completed_at = fields.Integer(allow_none=True)
+    result = fields.Dict(
+        allow_none=True,
+        metadata={"description": "exactly the body the synchronous call returns"},
+    )
+    error = fields.Nested(ErrorObjectSchema, allow_none=True)
+
+
+class TaskListSchema(ResponseSchema):
+    object = constant("list")
+    data = fields.List(fields.Nested(TaskSchema), required=True)
+    first_id = fields.String(allow_none=True)
+    last_id = fields.String(allow_none=True)
+    has_more = fields.Boolean(required=True)
+
+
+class TaskDeletedSchema(ResponseSchema):
+    id = fields.String(required=True)
+    object = constant("task.deleted")
+    deleted = fields.Boolean(required=True)
+
+
+class HealthSchema(ResponseSchema):
+    status = fields.String(required=True, validate=OneOf(["ok", "degraded"]))
+    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class VersionSchema(ResponseSchema):
+    object = constant("version")
+    version = fields.String(required=True)
+    demo = fields.Boolean(required=True)
+
+
 COMPONENTS: dict[str, type[Schema]] = {
+    "Task": TaskSchema,
+    "TaskList": TaskListSchema,
+    "TaskDeleted": TaskDeletedSchema,
+    "Health": HealthSchema,
+    "Version": VersionSchema,
     "ImageGenerationRequest": ImageRequestSchema,
     "ChatCompletionRequest": ChatCompletionSchema,
     "TokenCheckRequest": TokenCheckSchema,
@@ -421,6 +482,29 @@ OPERATIONS: dict[str, Operation] = {
         description="One entry per session, in order; pooled mode lists the pool.",
     ),
     "health.ping": Operation({"text/plain": TEXT}),
+    "health.health": Operation(
+        {"application/json": HealthSchema},
+        errors=(503,),
+        description="503 while the store is unusable; `degraded` when the session "
+        "file could not be reread (the last good list stays in use).",
+    ),
+    "health.version": Operation({"application/json": VersionSchema}),
+    "tasks.retrieve_task": Operation(
+        {"application/json": TaskSchema}, errors=(401, 404, 500, 503), auth="required"
+    ),
+    "tasks.list_tasks": Operation(
+        {"application/json": TaskListSchema},
+        errors=(400, 401, 500, 503),
+        auth="required",
+        description="Your tasks, newest first; `?limit=1..100&after=<task id>`.",
+    ),
+    "tasks.delete_task": Operation(
+        {"application/json": TaskDeletedSchema},
+        errors=(401, 404, 500, 503),
+        auth="required",
+        description="Stops polling and forgets the task; Jimeng is not asked to "
+        "cancel it.",
+    ),
     "health.index": Operation({"text/html": TEXT}),
     "observability.prometheus_metrics": Operation(
         {"text/plain": TEXT},

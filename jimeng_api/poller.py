@@ -53,6 +53,7 @@ class Tracked:
     due: float = 0.0  # Unix seconds of the next poll
     last_growth: float = 0.0
     final_repolls: int = 0
+    done: bool = False  # Jimeng called the record finished
     stage: str = "unknown"
 
 
@@ -125,6 +126,7 @@ class Poller:
         for account in list(self.accounts):
             self._maybe_poll(account, now)
         metrics.jobs_leased(len(self.tracked))
+        metrics.IN_FLIGHT.set(len(self.tracked))
 
     # --- ownership ------------------------------------------------------------
 
@@ -227,19 +229,16 @@ class Poller:
         threading.Thread(target=run, daemon=True).start()
 
     def _submit_orphan(self, job: dict[str, Any]) -> None:
-        lease = "job:" + job["id"]
-        if not self.store.acquire_lease(lease, self.holder, self.lease_ttl):
-            return
-        try:
+        with self.submitter.exclusive(job["id"]) as held:
+            if not held:
+                return
             job = self.store.get_job(job["id"]) or job
             if job["phase"] == "submitting":
                 job = self.submitter.recover(job)
             elif job["phase"] in ("new", "waiting"):
                 job = self.submitter.submit(job)
-            if job.get("phase") == "running":
-                self.track(job)
-        finally:
-            self.store.release_lease(lease, self.holder)
+        if job.get("phase") == "running":
+            self.track(job)
 
     # --- polling --------------------------------------------------------------
 
@@ -276,6 +275,7 @@ class Poller:
         """Apply one poll's record to its job: progress, an end, or a next poll."""
         age = now - tracked.accepted_at
         position = record.queue.position if record.queue else None
+        previous = tracked.progress.last_poll if tracked.progress.polls else None
         tracked.progress.observe(age, record.stage, len(record.urls), position)
         grew = len(record.urls) > len(tracked.urls)
         if grew:
@@ -293,7 +293,8 @@ class Poller:
             tracked.final_repolls += 1  # finished, but the images were not listed
             tracked.due = now + self.settings.finishing_interval
         elif record.done or len(tracked.urls) >= tracked.progress.expected:
-            self._learn(tracked, age)
+            tracked.done = record.done
+            self._learn(tracked, age, previous)
             self._end(tracked, None)
         elif tracked.urls and now - tracked.last_growth > self.stall:
             self._end(tracked, None)  # stalled: deliver what was paid for
@@ -326,9 +327,11 @@ class Poller:
             progress["queue_length"] = record.queue.length
         self.jobs.update(tracked.job_id, progress=progress, urls=tracked.urls)
 
-    def _learn(self, tracked: Tracked, age: float) -> None:
+    def _learn(self, tracked: Tracked, age: float, previous: float | None) -> None:
+        """Learn the task's duration: midway between the last poll that found
+        it unfinished and this one, so the polling lag is not learned."""
         progress = tracked.progress
-        finished = (progress.last_poll + age) / 2 if progress.polls > 1 else age
+        finished = (previous + age) / 2 if previous is not None else age
         self.durations.add(tracked.model, finished - (progress.processing_since or 0))
 
     def _end(self, tracked: Tracked, error: APIError | None) -> None:
@@ -349,7 +352,13 @@ class Poller:
         if job is None:
             return
         asked = tracked.progress.expected
-        partial = len(tracked.urls) < asked
+        # fewer than asked is partial when the task ended early (stall, failure,
+        # deadline) or a count was asked for explicitly; a record Jimeng calls
+        # done with its own default count is whole
+        explicit = job["spec"].get("draft", {}).get("n") is not None
+        short = len(tracked.urls) < asked and (explicit or not tracked.done)
+        partial = f"{len(tracked.urls)}/{asked}" if short else None
+        job["partial"] = partial
         try:
             result = self.renderer.render(job, tracked.urls, tracked.token)
         except APIError as exc:
@@ -361,7 +370,7 @@ class Poller:
             status="completed",
             urls=tracked.urls,
             result=result,
-            partial=f"{len(tracked.urls)}/{asked}" if partial else None,
+            partial=partial,
             progress={"images": len(tracked.urls), "expected": asked, "stage": "final"},
         )
 

@@ -26,6 +26,12 @@ def markdown_image(index: int, url: str) -> str:
     return f"![image_{index}]({url})\n"
 
 
+def partial_note(partial: str) -> str:
+    """The line that ends a chat answer with fewer images than asked for (the
+    same in a stream and in a plain completion)."""
+    return f"\n({partial} images: Jimeng delivered no more.)\n"
+
+
 def markdown_images(urls: list[str]) -> str:
     return "".join(markdown_image(i, url) for i, url in enumerate(urls))
 
@@ -79,6 +85,8 @@ class Renderer:
         spec, created = job["spec"], int(job["created_at"])
         if job["kind"] == "chat":
             text = markdown_video(urls) if spec.get("video") else markdown_images(urls)
+            if job.get("partial") and not spec.get("video"):
+                text += partial_note(job["partial"])
             return completion(spec, text, created)
         if job["kind"] == "video":
             return video_result(spec, urls, created)

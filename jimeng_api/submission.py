@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -86,12 +87,32 @@ class Submitter:
         self.sealer = sealer
         self.tokens_for = tokens_for  # the accounts a job may use, unordered
         self.grace = max(3 * config["UPSTREAM_READ_TIMEOUT"], 10.0)
+        # a submit holds its job's lease for as long as it can possibly take
+        # (every resend and the lookups after them), so no poller takes over a
+        # job that is still being sent
+        read = config["UPSTREAM_CONNECT_TIMEOUT"] + config["UPSTREAM_READ_TIMEOUT"]
+        self.lease_ttl = config["LEASE_TTL"] + (self.grace + read) * (
+            config["UPSTREAM_RETRIES"] + 2
+        )
         self.resends = config["UPSTREAM_RETRIES"]
         self.limit = config["MAX_TOKENS_PER_REQUEST"]
         self.on_retired: Callable[[str], None] = lambda model_key: None
         self.config = config
         self._uploader: ImageUploader | None = None
         jobs.on_finish.append(self._forget_references)
+
+    @contextmanager
+    def exclusive(self, job_id: str) -> Iterator[bool]:
+        """Hold the job's lease for one submit (or recovery); yield whether it
+        was had. Each holder is unique: a poller of the same process does not
+        count as the request that is submitting."""
+        lease, holder = "job:" + job_id, f"submit:{uuid.uuid4().hex}"
+        held = self.jobs.store.acquire_lease(lease, holder, self.lease_ttl)
+        try:
+            yield held
+        finally:
+            if held:
+                self.jobs.store.release_lease(lease, holder)
 
     def submit(self, job: dict[str, Any]) -> dict[str, Any]:
         """Submit *job* with the first account that takes it; return the job
@@ -220,10 +241,14 @@ class Submitter:
         """Find the submission; send it again only after an error page that
         Jimeng shows no task for."""
         for attempt in range(self.resends + 1):
-            found = self.find(token, submit_id, grace=self.grace)
+            # an error page came back at once: one look is enough to tell; after
+            # a timeout, a reset or an answer without a record id, Jimeng may
+            # still be creating the task, so it is looked for a while
+            page = exc.answered and "record id" not in exc.message
+            grace = 0.0 if page else self.grace
+            found = self.find(token, submit_id, grace, job["deadline"])
             if found:
                 return found
-            page = exc.answered and "record id" not in exc.message
             if not page or attempt == self.resends:
                 raise UpstreamTimeoutError(
                     "Jimeng did not confirm the submission and shows no task for "
@@ -239,12 +264,17 @@ class Submitter:
                 exc = again
         raise AssertionError("unreachable")
 
-    def find(self, token: str, submit_id: str, *, grace: float) -> str | None:
-        """Look the submission up by ``submit_id``, for up to *grace* seconds."""
-        until = time.monotonic() + grace
+    def find(
+        self, token: str, submit_id: str, grace: float, deadline: float
+    ) -> str | None:
+        """Look the submission up by ``submit_id``, for up to *grace* seconds
+        and never past the job's *deadline* (Unix seconds)."""
+        until = time.monotonic() + max(min(grace, deadline - time.time()), 0.0)
         while True:
             try:
-                found = self.client.find_submissions(token, [submit_id])
+                found = self.client.find_submissions(
+                    token, [submit_id], deadline=until
+                )
             except (UpstreamError, RateLimitError):
                 found = {}
             if found or time.monotonic() >= until:
@@ -256,7 +286,7 @@ class Submitter:
         tokens = self.sealer.unseal(job.get("token"))
         if not tokens:
             return self._failed(job, UpstreamError("The task's account is gone."))
-        found = self.find(tokens[0], job["submit_id"], grace=self.grace)
+        found = self.find(tokens[0], job["submit_id"], self.grace, job["deadline"])
         if found:
             log.info("adopted submission %s after a restart", job["submit_id"])
             return self.running(job, found)

@@ -121,11 +121,6 @@ def test_candidates_are_capped_per_request(make_app, upstream):
     assert len(upstream.calls(upstream.GENERATE)) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Accounts.publish_health() is never called (accounts.py): the "
-    "jimeng_api_pool_sessions gauge that /metrics documents stays empty",
-)
 def test_pool_health_is_published(make_app, upstream):
     app = pooled_app(make_app, (S1, S2, S3))
     accounts_of(app).cool_down(S3)

@@ -86,14 +86,6 @@ def streamed_text(events) -> str:
         False,
         pytest.param(
             True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="with fewer images than asked, api/chat.py image_deltas() "
-                "appends '(2/4 images: Jimeng delivered no more.)' to the stream "
-                "while the non-streamed completion (results.completion) has only "
-                "the images: the two contents differ, against CHAT_PROGRESS_TEXT's "
-                "promise that they are the same",
-            ),
         ),
     ],
 )
@@ -175,15 +167,6 @@ def test_keepalive_comments_while_waiting(make_app, upstream):
     assert text.endswith("data: [DONE]\n\n")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/chat.py image_deltas() swallows job updates that bring no new "
-    "image (stage or queue changes) instead of yielding None, and Jobs.wait "
-    "yields None only when nothing changed: while the job changes more often "
-    "than SSE_KEEPALIVE_INTERVAL no keep-alive is written at all, and a proxy "
-    "that drops idle connections cuts the stream (the flaky "
-    "test_e2e.py::test_stream_survives_a_proxy_that_drops_idle_connections)",
-)
 def test_keepalives_keep_their_cadence_while_the_job_keeps_changing(make_app, upstream):
     app = make_app(SSE_KEEPALIVE_INTERVAL=0.1, POLL_FINISHING_INTERVAL=0.04)
     upstream.submitted("h1")

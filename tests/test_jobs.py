@@ -246,13 +246,6 @@ def test_an_idempotency_key_reused_with_another_body_is_a_422(client, upstream):
     assert len(sent) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Jobs.create writes the job before claiming the key and does not "
-    "delete it when _claim_key raises the 422: the refused request stays in the "
-    "store as a queued 'new' job, listed to its caller, and the poller's scan "
-    "submits (and pays for) it",
-)
 def test_a_refused_key_reuse_leaves_no_job_behind(client, upstream, scan):
     sent = in_turn(upstream, upstream.GENERATE, accepted("h1"), accepted("h2"))
     upstream.history().add("h1", raw_record(50, URLS))
@@ -465,13 +458,6 @@ def test_a_missing_record_keeps_polling(client, upstream):
 # --- bugs found while writing these tests ---------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="poller.scan() takes over a job its request thread is submitting: the "
-    "job lease is taken with the poller's own holder name (generations.py), so "
-    "_submit_orphan acquires it too, and the job is submitted twice or "
-    "'recovered' and failed while its generate call is still under way",
-)
 def test_the_poller_never_takes_over_a_job_its_request_is_submitting(
     app, upstream, scan
 ):
@@ -496,12 +482,6 @@ def test_the_poller_never_takes_over_a_job_its_request_is_submitting(
     assert ends == ["completed"]  # no "failed" (and no webhook saying so) first
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Poller._learn computes (progress.last_poll + age) / 2 after "
-    "progress.observe() has set last_poll = age: the midpoint is always the "
-    "observation time, so learned durations include the polling lag",
-)
 def test_a_finished_task_teaches_its_duration_not_the_polling_lag(app):
     poller = services(app)["poller"]
     tracked = Tracked(

@@ -135,13 +135,6 @@ def test_a_read_timeout_then_not_found_is_never_resent(app, upstream):
     assert time.monotonic() - started >= GRACE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Submitter._reconcile/find look the submit_id up for self.grace "
-    "(>= 10 s in production) without regard to job['deadline']: a sync request "
-    "whose generate call timed out blocks past GENERATION_TIMEOUT (and "
-    "SYNC_WAIT_TIMEOUT) before its 504",
-)
 def test_reconciling_stops_at_the_job_deadline(make_app, upstream):
     app = make_app(GENERATION_TIMEOUT=0.5)
     submitter_of(app).grace = 1.5  # stands for the >= 10 s of production

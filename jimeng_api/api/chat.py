@@ -14,7 +14,7 @@ from ..auth import caller
 from ..catalog import get_model, parse_model_suffix, size_from_suffix
 from ..errors import InvalidRequestError
 from ..references import Source
-from ..results import markdown_image, usage
+from ..results import markdown_image, partial_note, usage
 from ..schemas import chat_completion_schema, load_json
 from ..specs import clean_prompt
 from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
@@ -142,10 +142,12 @@ def image_deltas(
             continue
         job = latest
         urls = job.get("urls") or []
+        if len(urls) <= sent:
+            yield None  # a change without a new image: still, keep the cadence
         for index in range(sent, len(urls)):
             yield markdown_image(index, urls[index])
         sent = len(urls)
     if job["status"] != "completed":
         raise job_error(job)
     if job.get("partial"):
-        yield f"\n({job['partial']} images: Jimeng delivered no more.)\n"
+        yield partial_note(job["partial"])

@@ -201,7 +201,8 @@ def test_images_generate_stream(sdk_page):
         sdk_page,
         """
         const stream = await client.images.generate({
-          model: "jimeng-4.0", prompt: "two kites", n: 2, stream: true, partial_images: 1,
+          model: "jimeng-4.0", prompt: "two kites", n: 2, stream: true,
+          partial_images: 1,
         });
         const events = [];
         for await (const event of stream)
@@ -253,7 +254,8 @@ def test_images_edit_with_two_files_multipart_and_streamed(sdk_page, api: Server
         for await (const event of stream)
           events.push({ type: event.type, index: event.image_index,
                         bytes: event.b64_json.length });
-        return { urls: edited.data.map((i) => i.url), size: edited.size, events, forms };
+        const urls = edited.data.map((i) => i.url);
+        return { urls, size: edited.size, events, forms };
         """,
     )
     assert len(result["urls"]) == 2 and all(result["urls"])
@@ -335,7 +337,8 @@ def test_respond_async_with_fetch_then_the_task(sdk_page):
           Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json",
           Prefer: "respond-async", "Idempotency-Key": key,
         };
-        const body = JSON.stringify({ model: "jimeng-4.0", prompt: "a lighthouse", n: 2 });
+        const body = JSON.stringify({ model: "jimeng-4.0", prompt: "a lighthouse",
+                                      n: 2 });
         const post = () => fetch(`${baseURL}/images/generations`,
                                  { method: "POST", headers, body });
         const first = await post();
@@ -344,8 +347,8 @@ def test_respond_async_with_fetch_then_the_task(sdk_page):
         let latest = task;
         while (["queued", "in_progress"].includes(latest.status)) {
           await new Promise((done) => setTimeout(done, 200));
-          const polled = await fetch(`${baseURL}/tasks/${task.id}`,
-                                     { headers: { Authorization: `Bearer ${apiKey}` } });
+          const auth = { Authorization: `Bearer ${apiKey}` };
+          const polled = await fetch(`${baseURL}/tasks/${task.id}`, { headers: auth });
           latest = await polled.json();
           seen.push(latest.status);
         }
@@ -378,7 +381,8 @@ def test_errors_are_the_sdk_classes(sdk_page):
     result = run(
         sdk_page,
         """
-        const { AuthenticationError, NotFoundError, BadRequestError } = window.openaiSdk;
+        const { AuthenticationError, NotFoundError, BadRequestError } =
+          window.openaiSdk;
         const outcome = async (call, cls) => {
           try {
             await call();
@@ -393,7 +397,8 @@ def test_errors_are_the_sdk_classes(sdk_page):
         return {
           auth: await outcome(() => stranger.images.generate({ prompt: "x" }),
                               AuthenticationError),
-          model: await outcome(() => client.images.generate({ model: "jimeng-9", prompt: "x" }),
+          model: await outcome(() => client.images.generate({ model: "jimeng-9",
+                                                              prompt: "x" }),
                                NotFoundError),
           invalid: await outcome(() => client.images.generate({ model: "jimeng-4.0",
                                                                 prompt: "x", n: 99 }),

@@ -365,7 +365,7 @@ def test_controls_follow_the_model(api: Server, page):
     choose(page, "n", "8")
     assert offered(page)["n"] == [str(i) for i in range(1, 9)]
     assert offered(page)["resolution"] == ["1k", "2k", "4k"]
-    assert page.text_content("#model-caps") == "最多 8 张 · 最高 4K"
+    assert page.text_content("#model-caps") == "最多 8 张 · 最高 4K · 参考图最多 10 张"
     choose(page, "resolution", "4k")
 
     page.select_option("#model", "jimeng-3.0")
@@ -453,9 +453,10 @@ def test_phone_shows_the_result_after_tapping_generate(api: Server, open_page):
     fill_form(page, "一只柴犬 a shiba inu in the snow")
     overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
     assert overflow <= 0
-    assert (
-        page.locator("#output").bounding_box()["y"] > PHONE["height"]
-    )  # below the form
+    top = page.evaluate(
+        "() => document.querySelector('#output').getBoundingClientRect().top + scrollY"
+    )
+    assert top > PHONE["height"]  # below the form, off the first screen
 
     page.tap("#generate")
 

@@ -1,6 +1,15 @@
 // The few API calls the playground makes. Errors are ApiError objects that keep
 // the status, the OpenAI error fields and the server's own message; errors.js
 // turns them into localized text.
+//
+// Text to image: POST /v1/chat/completions (stream) or /v1/images/generations.
+// With reference images: multipart POST /v1/images/edits, the files as image[]
+// in order (OpenAI's images.edit); streamed, each image_edit.completed event's
+// b64_json is shown as it arrives, then the task (X-Task-Id) gives the images'
+// URLs, which the history keeps instead of the bytes.
+// Video: POST /v1/videos (JSON; frames as data: URIs), GET /v1/videos/{id}
+// until it is completed (GET /v1/tasks/{id} for the queue position), then
+// GET /v1/videos/{id}/content with the Authorization header, as a Blob.
 
 import { readEventStream } from "./sse.js";
 
@@ -13,16 +22,19 @@ export const STREAM_REQUEST_EXTRAS = { progress: true };
 export const SERVER_INFO_PATH = "/version";
 
 export class ApiError extends Error {
-  /** kind: "http" (a status), "network", "stream" (error event) or "local" (a message key) */
-  constructor(kind, { status = null, code = null, type = null, param = null, message = "", key = null, vars = {} } = {}) {
+  /**
+   * kind: "http" (a status), "network", "stream" (error event), "video" (a failed
+   * video job) or "local" (a message key); context: "video" for the video calls
+   */
+  constructor(kind, { status = null, code = null, type = null, param = null, message = "", key = null, vars = {}, context = null } = {}) {
     super(message || key || kind);
-    Object.assign(this, { kind, status, code, type, param, serverMessage: message, key, vars });
+    Object.assign(this, { kind, status, code, type, param, serverMessage: message, key, vars, context });
   }
 }
 
 export const localError = (key, vars) => new ApiError("local", { key, vars });
 
-function openAIError(kind, status, body) {
+function openAIError(kind, status, body, context = null) {
   const err = body && typeof body === "object" && body.error && typeof body.error === "object" ? body.error : {};
   return new ApiError(kind, {
     status,
@@ -30,10 +42,11 @@ function openAIError(kind, status, body) {
     type: err.type ?? null,
     param: err.param ?? null,
     message: typeof err.message === "string" ? err.message : "",
+    context,
   });
 }
 
-async function errorFromResponse(response) {
+async function errorFromResponse(response, context) {
   const text = await response.text().catch(() => "");
   let body = null;
   try {
@@ -41,11 +54,14 @@ async function errorFromResponse(response) {
   } catch {
     body = { error: { message: text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim().slice(0, 300) } };
   }
-  return openAIError("http", response.status, body);
+  return openAIError("http", response.status, body, context);
 }
 
-/** fetch() against the API base; non-2xx answers become ApiError. */
-async function call(conn, path, { method = "GET", body, signal } = {}) {
+/**
+ * fetch() against the API base; non-2xx answers become ApiError. `body` goes
+ * as JSON, `form` (FormData) as multipart; `context` ("video") picks messages.
+ */
+async function call(conn, path, { method = "GET", body, form, signal, context = null } = {}) {
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (conn.token) headers.Authorization = `Bearer ${conn.token}`;
@@ -55,7 +71,7 @@ async function call(conn, path, { method = "GET", body, signal } = {}) {
     response = await fetch(url, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: form ?? (body === undefined ? undefined : JSON.stringify(body)),
       signal,
       credentials: "omit",
       cache: "no-store",
@@ -64,7 +80,7 @@ async function call(conn, path, { method = "GET", body, signal } = {}) {
     if (err && err.name === "AbortError") throw err;
     throw new ApiError("network", { key: "error.network", vars: { url: conn.base }, message: String(err && err.message) });
   }
-  if (!response.ok) throw await errorFromResponse(response);
+  if (!response.ok) throw await errorFromResponse(response, context);
   return response;
 }
 
@@ -158,4 +174,113 @@ export async function streamImages(conn, job, signal, onUpdate) {
   if (!done) throw localError("error.streamEnded");
   if (!urls.length) throw localError("error.noImages");
   return urls;
+}
+
+// ---------------------------------------------------------------- image to image
+
+function editForm(job, stream) {
+  const form = new FormData();
+  form.append("model", job.model);
+  form.append("prompt", job.prompt);
+  form.append("n", String(job.n));
+  form.append("ratio", job.ratio);
+  form.append("resolution", job.resolution);
+  if (job.negativePrompt) form.append("negative_prompt", job.negativePrompt);
+  if (stream) form.append("stream", "true");
+  for (const reference of job.references) form.append("image[]", reference.blob, reference.name);
+  return form;
+}
+
+function imageUrls(payload) {
+  const items = Array.isArray(payload && payload.data) ? payload.data : [];
+  return items.map((i) => (i && i.url) || (i && i.b64_json && `data:image/png;base64,${i.b64_json}`)).filter(Boolean);
+}
+
+/** Multipart POST /v1/images/edits; all URLs at once. */
+export async function editImages(conn, job, signal) {
+  const payload = await json(await call(conn, "/v1/images/edits", { method: "POST", form: editForm(job, false), signal }));
+  const urls = imageUrls(payload);
+  if (!urls.length) throw localError("error.noImages");
+  return urls;
+}
+
+/**
+ * Multipart POST /v1/images/edits with stream: true. `onUpdate({urls, progress})`
+ * after each image (data: URIs of the events' b64_json). Returns {urls, taskId}.
+ */
+export async function streamEdits(conn, job, signal, onUpdate) {
+  const response = await call(conn, "/v1/images/edits", { method: "POST", form: editForm(job, true), signal });
+  if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) throw localError("error.badResponse");
+  const taskId = response.headers.get("X-Task-Id");
+  const images = [];
+  let done = false;
+  const onEvent = ({ data }) => {
+    if (data === "[DONE]") return (done = true);
+    let event;
+    try {
+      event = JSON.parse(data);
+    } catch {
+      throw localError("error.badResponse");
+    }
+    if (event && event.error) throw openAIError("stream", null, event);
+    if (!event || typeof event.type !== "string" || !event.type.endsWith(".completed") || typeof event.b64_json !== "string") return false;
+    const format = /^(png|jpeg|webp)$/.test(event.output_format) ? event.output_format : "png";
+    const index = Number.isInteger(event.image_index) ? event.image_index : images.length;
+    images[index] = `data:image/${format};base64,${event.b64_json}`;
+    onUpdate({ urls: images.filter(Boolean), progress: "" });
+    return false;
+  };
+  try {
+    await readEventStream(response, onEvent);
+  } catch (err) {
+    if (err instanceof ApiError || (err && err.name === "AbortError")) throw err;
+    throw localError("error.streamEnded");
+  }
+  const urls = images.filter(Boolean);
+  if (!done) throw localError("error.streamEnded");
+  if (!urls.length) throw localError("error.noImages");
+  return { urls, taskId };
+}
+
+/** GET /v1/tasks/{id}: the task (its result is what the synchronous call returns). */
+export async function getTask(conn, id, signal, context = null) {
+  return json(await call(conn, `/v1/tasks/${encodeURIComponent(id)}`, { signal, context }));
+}
+
+/** The image URLs of a finished task, or null. */
+export async function taskImageUrls(conn, id, signal) {
+  const task = await getTask(conn, id, signal);
+  if (!task || task.status !== "completed") return null;
+  const urls = imageUrls(task.result);
+  return urls.length ? urls : null;
+}
+
+// ---------------------------------------------------------------- video
+
+/** POST /v1/videos: the video object (status queued or in_progress). */
+export async function createVideo(conn, body, signal) {
+  const video = await json(await call(conn, "/v1/videos", { method: "POST", body, signal, context: "video" }));
+  if (!video || typeof video.id !== "string") throw localError("error.badResponse");
+  return video;
+}
+
+/** GET /v1/videos/{id}; a video the server no longer has is error.videoGone. */
+export async function getVideo(conn, id, signal) {
+  try {
+    return await json(await call(conn, `/v1/videos/${encodeURIComponent(id)}`, { signal, context: "video" }));
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) throw localError("error.videoGone");
+    throw err;
+  }
+}
+
+/** GET /v1/videos/{id}/content with the Authorization header: the MP4 as a Blob. */
+export async function videoContent(conn, id, signal) {
+  try {
+    const response = await call(conn, `/v1/videos/${encodeURIComponent(id)}/content`, { signal, context: "video" });
+    return await response.blob();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) throw localError("error.videoGone");
+    throw err;
+  }
 }

@@ -1,9 +1,11 @@
-// The generation form: model, ratio, resolution and count follow the chosen
-// model's capabilities; the settings are remembered between visits.
+// The image form: model, ratio, resolution, count and reference images follow
+// the chosen model's capabilities; the settings (not the images) are remembered
+// between visits.
 
 import { t } from "./i18n.js";
 import { localError } from "./api.js";
 import { FALLBACK_MODELS, PREFERRED_MODEL, RATIOS, imageModels } from "./models.js";
+import { createPicker } from "./refs.js";
 import { loadJSON, save } from "./storage.js";
 
 const PREFS_KEY = "jimeng-playground.prefs";
@@ -17,7 +19,12 @@ const ui = {
   prompt: $("prompt"),
   negativePrompt: $("negative-prompt"),
   stream: $("stream"),
+  references: $("references"),
+  referencesCount: $("references-count"),
+  referencesHint: $("references-hint"),
+  unsupported: $("references-unsupported"),
 };
+let references = null; // the picker, made in initForm()
 
 let models = imageModels(FALLBACK_MODELS);
 
@@ -26,13 +33,13 @@ const checked = (name) => {
   return input ? input.value : null;
 };
 
-function chip(name, value, label, selected) {
+export function chip(name, value, label, selected) {
   const wrapper = document.createElement("label");
   wrapper.className = "chip";
   const input = Object.assign(document.createElement("input"), { type: "radio", name, value, checked: selected });
   const text = document.createElement("span");
   text.textContent = label;
-  if (name === "ratio") {
+  if (name.endsWith("ratio")) {
     const glyph = document.createElement("i");
     glyph.className = "ratio-glyph";
     glyph.style.aspectRatio = value.replace(":", " / ");
@@ -42,7 +49,7 @@ function chip(name, value, label, selected) {
   return wrapper;
 }
 
-function fillChips(container, name, values, wanted, fallback, label = (v) => v) {
+export function fillChips(container, name, values, wanted, fallback, label = (v) => v) {
   const value = values.includes(wanted) ? wanted : fallback;
   container.replaceChildren(...values.map((v) => chip(name, v, label(v), v === value)));
 }
@@ -61,14 +68,29 @@ function applyCapabilities(wanted = {}) {
   fillChips(ui.resolutions, "resolution", caps.resolutions, resolution, caps.defaultResolution, (v) => v.toUpperCase());
   const counts = Array.from({ length: caps.maxN }, (_, i) => String(i + 1));
   fillChips(ui.counts, "n", counts, n, String(Math.min(4, caps.maxN)));
+  if (references) references.setMax(caps.maxReferences);
   translateForm();
+}
+
+/** The reference section: shown for models with image to image, else a note if images were added. */
+function showReferences() {
+  const caps = current();
+  const count = references ? references.count() : 0;
+  ui.references.hidden = caps.maxReferences === 0;
+  ui.referencesCount.textContent = caps.maxReferences && count ? t("refs.count", { count: Math.min(count, caps.maxReferences), max: caps.maxReferences }) : "";
+  ui.referencesHint.textContent = caps.maxReferences === 1 ? t("refs.hintOne") : t("refs.hint", { max: caps.maxReferences });
+  ui.unsupported.hidden = !(caps.maxReferences === 0 && count > 0);
+  ui.unsupported.textContent = ui.unsupported.hidden ? "" : t("refs.unsupported", { model: caps.id, count });
 }
 
 export function translateForm() {
   const caps = current();
   if (!caps) return;
   const maxResolution = caps.resolutions[caps.resolutions.length - 1].toUpperCase();
-  ui.caps.textContent = t("model.caps", { maxN: caps.maxN, maxResolution });
+  const refs = caps.maxReferences ? t("model.capsRefs", { max: caps.maxReferences }) : t("model.capsNoRefs");
+  ui.caps.textContent = `${t("model.caps", { maxN: caps.maxN, maxResolution })} · ${refs}`;
+  if (references) references.translate();
+  showReferences();
 }
 
 /** Use the models of GET /v1/models (raw objects). */
@@ -81,10 +103,17 @@ export function setModels(list) {
   applyCapabilities(wanted);
 }
 
+/** Wait until the reference images picked so far are ready to send. */
+export function settleReferences() {
+  return references ? references.settled() : Promise.resolve();
+}
+
 export function readJob() {
   const prompt = ui.prompt.value.trim();
   if (!prompt) throw localError("error.prompt");
+  const caps = current();
   return {
+    kind: "image",
     model: ui.model.value,
     ratio: checked("ratio") || RATIOS[0],
     resolution: checked("resolution") || current().defaultResolution,
@@ -92,6 +121,7 @@ export function readJob() {
     prompt,
     negativePrompt: ui.negativePrompt.value.trim(),
     stream: ui.stream.checked,
+    references: caps.maxReferences && references ? references.sendable() : [],
   };
 }
 
@@ -102,6 +132,10 @@ export function applyJob(job) {
   if (typeof job.prompt === "string") ui.prompt.value = job.prompt;
   if (typeof job.negativePrompt === "string") ui.negativePrompt.value = job.negativePrompt;
   if (typeof job.stream === "boolean") ui.stream.checked = job.stream;
+  if (Array.isArray(job.references) && references) {
+    references.set(job.references);
+    showReferences();
+  }
 }
 
 export function savePrefs() {
@@ -110,6 +144,7 @@ export function savePrefs() {
 }
 
 export function initForm() {
+  references = createPicker(ui.references, { onChange: showReferences });
   setModels(FALLBACK_MODELS);
   applyJob(loadJSON(PREFS_KEY));
   ui.model.addEventListener("change", () => {

@@ -14,6 +14,10 @@ function show() {
   $("lightbox-prompt").textContent = entry.prompt;
   $("lightbox-position").textContent = t("lightbox.position", { index: index + 1, total: entry.urls.length });
   $("lightbox-open").href = safeImageUrl(url) || "#";
+  // an image that came as bytes (a stream event) has no link to copy or open
+  const linked = /^https?:/i.test(url || "");
+  $("lightbox-copy").hidden = !linked;
+  $("lightbox-open").hidden = !linked;
   $("lightbox-previous").disabled = index === 0;
   $("lightbox-next").disabled = index === entry.urls.length - 1;
   $("lightbox-copy").textContent = t("lightbox.copy");
@@ -31,15 +35,28 @@ function extension(type) {
   return sub === "jpeg" ? "jpg" : sub.replace(/[^a-z0-9]/g, "") || "png";
 }
 
+/** A data: URI as a Blob, without fetch() (the page's CSP allows no data: connections). */
+function dataBlob(url) {
+  const [head, payload] = url.split(",", 2);
+  const type = (/^data:([^;,]+)/.exec(head) || [])[1] || "image/png";
+  const bytes = /;base64$/i.test(head) ? Uint8Array.from(atob(payload), (c) => c.charCodeAt(0)) : new TextEncoder().encode(decodeURIComponent(payload));
+  return new Blob([bytes], { type });
+}
+
 /** Save the image: as a file when its host allows fetch (CORS), else in a new tab. */
 async function download() {
   const { entry, index } = current;
   const url = safeImageUrl(entry.urls[index]);
   if (!url) return;
   try {
-    const response = await fetch(url, { credentials: "omit", referrerPolicy: "no-referrer" });
-    if (!response.ok) throw new Error(String(response.status));
-    const blob = await response.blob();
+    let blob;
+    if (url.startsWith("data:")) {
+      blob = dataBlob(url);
+    } else {
+      const response = await fetch(url, { credentials: "omit", referrerPolicy: "no-referrer" });
+      if (!response.ok) throw new Error(String(response.status));
+      blob = await response.blob();
+    }
     const href = URL.createObjectURL(blob);
     const link = document.createElement("a");
     link.href = href;
@@ -47,7 +64,7 @@ async function download() {
     link.click();
     setTimeout(() => URL.revokeObjectURL(href), 60_000);
   } catch {
-    window.open(url, "_blank", "noopener,noreferrer");
+    if (!url.startsWith("data:")) window.open(url, "_blank", "noopener,noreferrer");
   }
 }
 
