@@ -66,6 +66,24 @@ def _gen_option(d: Draft) -> dict[str, Any]:
     return option
 
 
+def wrap_draft(
+    d: Any, component_id: str, component: dict[str, Any], min_version: str = ""
+) -> str:
+    """The ``draft_content`` envelope around one component (every draft kind)."""
+    return compact(
+        {
+            "type": "draft",
+            "id": _uid(),
+            "min_version": min_version or d.min_version,
+            "min_features": [],
+            "is_from_tsn": True,
+            "version": d.draft_version,
+            "main_component_id": component_id,
+            "component_list": [component],
+        }
+    )
+
+
 def draft_content(d: Draft) -> str:
     """Return the ``draft_content`` JSON string of a text-to-image draft (§5.1)."""
     component_id = _uid()
@@ -90,28 +108,19 @@ def draft_content(d: Draft) -> str:
             "gen_option": _gen_option(d),
         },
     }
-    return compact(
-        {
-            "type": "draft",
-            "id": _uid(),
-            "min_version": d.min_version,
-            "min_features": [],
-            "is_from_tsn": True,
-            "version": d.draft_version,
-            "main_component_id": component_id,
-            "component_list": [component],
-        }
-    )
+    return wrap_draft(d, component_id, component)
 
 
-def metrics_extra(d: Draft, submit_id: str) -> str:
+def metrics_extra(
+    d: Draft, submit_id: str, abilities: list[dict[str, Any]] | None = None
+) -> str:
     """Return the ``metrics_extra`` JSON string (``sceneOptions`` is a string too)."""
     scene = {
         "type": "image",
         "scene": "ImageBasicGenerate",
         "modelReqKey": d.model_key,
         "resolutionType": d.resolution_type,
-        "abilityList": [],
+        "abilityList": abilities or [],
         "benefitCount": d.n or 4,
         "reportParams": {
             "enterSource": "generate",
@@ -268,18 +277,7 @@ def blend_draft_content(d: BlendDraft) -> str:
             "gen_option": _gen_option(d),
         },
     }
-    return compact(
-        {
-            "type": "draft",
-            "id": _uid(),
-            "min_version": BLEND_MIN_VERSION,
-            "min_features": [],
-            "is_from_tsn": True,
-            "version": d.draft_version,
-            "main_component_id": component_id,
-            "component_list": [component],
-        }
-    )
+    return wrap_draft(d, component_id, component, BLEND_MIN_VERSION)
 
 
 def blend_metrics_extra(d: BlendDraft, submit_id: str) -> str:
@@ -293,33 +291,7 @@ def blend_metrics_extra(d: BlendDraft, submit_id: str) -> str:
         }
         for image in d.images
     ]
-    scene = {
-        "type": "image",
-        "scene": "ImageBasicGenerate",
-        "modelReqKey": d.model_key,
-        "resolutionType": d.resolution_type,
-        "abilityList": abilities,
-        "benefitCount": d.n or 4,
-        "reportParams": {
-            "enterSource": "generate",
-            "vipSource": "generate",
-            "extraVipFunctionKey": f"{d.model_key}-{d.resolution_type}",
-            "useVipFunctionDetailsReporterHoc": True,
-        },
-    }
-    return compact(
-        {
-            "promptSource": "custom",
-            "generateCount": 1,
-            "enterFrom": "click",
-            "position": "page_bottom_box",
-            "sceneOptions": compact([scene]),
-            "isBoxSelect": False,
-            "isCutout": False,
-            "generateId": submit_id,
-            "isRegenerate": False,
-        }
-    )
+    return metrics_extra(d, submit_id, abilities)
 
 
 _SCENES = [

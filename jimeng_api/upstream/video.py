@@ -32,7 +32,7 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from .drafts import Draft, compact
+from .drafts import Draft, compact, wrap_draft
 
 LOCAL_ITEMS = "/mweb/v1/get_local_item_list"
 VIDEO_MIN_VERSION = "3.0.5"
@@ -338,18 +338,7 @@ def video_draft_content(d: VideoDraft, extra: str) -> str:
         },
         "process_type": 1,
     }
-    return compact(
-        {
-            "type": "draft",
-            "id": _uid(),
-            "min_version": d.min_version,
-            "min_features": [],
-            "is_from_tsn": True,
-            "version": d.draft_version,
-            "main_component_id": component_id,
-            "component_list": [component],
-        }
-    )
+    return wrap_draft(d, component_id, component)
 
 
 def video_body(d: VideoDraft, submit_id: str, aid: int) -> bytes:

@@ -190,7 +190,7 @@ function updateVideo(card, entry, actions) {
       const player = element("video", "result-video");
       player.controls = true;
       player.playsInline = true;
-      player.preload = "metadata";
+      player.preload = "auto"; // a local blob: the first frame shows at once
       player.src = view.url;
       player.style.aspectRatio = ratio;
       area.append(player);
