@@ -26,7 +26,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -83,6 +83,23 @@ class FetchFailed(Exception):
         super().__init__(message)
         self.kind = kind  # refused | failed | timeout | too_large | not_image
         self.message = message
+
+
+def in_parallel(work: Callable[[Any], Any], items: Sequence[Any], limit: int) -> list:
+    """Run *work* on every item concurrently (greenlets), results in order; the
+    first failure is raised (an ``APIError`` as it is, anything else as a 500)
+    and the rest are stopped."""
+    pool = gevent.pool.Pool(max(1, min(limit, len(items))))
+    jobs = [pool.spawn(work, item) for item in items]
+    try:
+        for job in jobs:
+            job.join()
+            if not job.successful():
+                error = job.exception
+                raise error if isinstance(error, APIError) else APIError()
+        return [job.value for job in jobs]
+    finally:
+        pool.kill(block=False)
 
 
 class SafeFetcher:
@@ -144,20 +161,11 @@ class SafeFetcher:
     ) -> list[Fetched]:
         """Fetch *urls* concurrently, in order, within one total size budget."""
         budget = Budget(total_max_bytes or self.response_max_bytes)
-        pool = gevent.pool.Pool(max(1, min(concurrency, len(urls))))
-        jobs = [
-            pool.spawn(self.fetch, u, purpose=purpose, budget=budget, proxy=proxy)
-            for u in urls
-        ]
-        try:
-            for job in jobs:
-                job.join()
-                if not job.successful():
-                    error = job.exception
-                    raise error if isinstance(error, APIError) else APIError()
-            return [job.value for job in jobs]
-        finally:
-            pool.kill(block=False)
+        return in_parallel(
+            lambda u: self.fetch(u, purpose=purpose, budget=budget, proxy=proxy),
+            urls,
+            concurrency,
+        )
 
     def post(
         self,

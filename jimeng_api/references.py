@@ -44,7 +44,7 @@ from config import ConfigError, _bool, _int, _str, _url
 
 from .catalog import RATIOS, Model
 from .errors import APIError, InvalidRequestError, PayloadTooLargeError
-from .fetcher import SafeFetcher
+from .fetcher import SafeFetcher, in_parallel
 from .fetchlimits import gevent_active, sniff_image
 from .store import Store
 
@@ -380,17 +380,7 @@ def prepare_all(
 
     if len(sources) <= 1:
         return [one(s) for s in sources]
-    pool = gevent.pool.Pool(min(FETCH_CONCURRENCY, len(sources)))
-    jobs = [pool.spawn(one, s) for s in sources]
-    try:
-        for job in jobs:
-            job.join()
-            if not job.successful():
-                error = job.exception
-                raise error if isinstance(error, APIError) else APIError()
-        return [job.value for job in jobs]
-    finally:
-        pool.kill(block=False)
+    return in_parallel(one, sources, FETCH_CONCURRENCY)
 
 
 # --- waiting in the store for the submit ---------------------------------------------

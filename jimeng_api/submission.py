@@ -272,9 +272,7 @@ class Submitter:
         until = time.monotonic() + max(min(grace, deadline - time.time()), 0.0)
         while True:
             try:
-                found = self.client.find_submissions(
-                    token, [submit_id], deadline=until
-                )
+                found = self.client.find_submissions(token, [submit_id], deadline=until)
             except (UpstreamError, RateLimitError):
                 found = {}
             if found or time.monotonic() >= until:
