@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -53,6 +54,8 @@ def create_app(
     app.config.from_object(config_class or get_config())
     app.config.update(overrides or {})
     validate(app.config)
+    # relative to where the server was started, whichever module opens it
+    app.config["DATA_DIR"] = os.path.abspath(app.config["DATA_DIR"])
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

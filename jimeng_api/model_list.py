@@ -53,6 +53,8 @@ def describe(model: Model, live: bool | None) -> dict[str, Any]:
         "max_n": model.max_n,
         "resolutions": list(RESOLUTIONS if model.modern else RESOLUTIONS[:2]),
         "default_resolution": model.default_resolution,
+        "max_references": model.max_references,
+        "image_to_image": model.max_references > 0,
         "kind": "image",
         "listed_by_site": live,
     }

@@ -12,6 +12,7 @@ next start) picks its jobs up from the store's unfinished index.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import socket
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 TICK = 0.2  # seconds between two passes of the loop
 SCAN_INTERVAL = 1.0  # seconds between two looks at the unfinished index
 FINAL_REPOLLS = 2  # polls of a finished record that came without item_list
+RENDER_ATTEMPTS = 3  # the images are paid for: their download is retried
 
 
 @dataclass
@@ -97,7 +99,17 @@ class Poller:
             self._started, self._pid = True, os.getpid()
             self.tracked.clear()
             self.accounts.clear()
+        atexit.register(self.release_leases)
         threading.Thread(target=self._run, name="poller", daemon=True).start()
+
+    def release_leases(self) -> None:
+        """Let another worker take this one's accounts at once (a restart then
+        delays no job by LEASE_TTL)."""
+        for account in list(self.accounts):
+            try:
+                self.store.release_lease("poll:" + account, self.holder)
+            except StoreError:
+                return
 
     def _run(self) -> None:
         idle_since = time.monotonic()
@@ -275,7 +287,9 @@ class Poller:
         """Apply one poll's record to its job: progress, an end, or a next poll."""
         age = now - tracked.accepted_at
         position = record.queue.position if record.queue else None
-        previous = tracked.progress.last_poll if tracked.progress.polls else None
+        # the poll before this one (the acceptance, for a first poll): a task
+        # done at a first poll that came too late teaches an earlier first poll
+        previous = tracked.progress.last_poll if tracked.progress.polls else 0.0
         tracked.progress.observe(age, record.stage, len(record.urls), position)
         grew = len(record.urls) > len(tracked.urls)
         if grew:
@@ -327,11 +341,11 @@ class Poller:
             progress["queue_length"] = record.queue.length
         self.jobs.update(tracked.job_id, progress=progress, urls=tracked.urls)
 
-    def _learn(self, tracked: Tracked, age: float, previous: float | None) -> None:
+    def _learn(self, tracked: Tracked, age: float, previous: float) -> None:
         """Learn the task's duration: midway between the last poll that found
         it unfinished and this one, so the polling lag is not learned."""
         progress = tracked.progress
-        finished = (previous + age) / 2 if previous is not None else age
+        finished = (previous + age) / 2
         self.durations.add(tracked.model, finished - (progress.processing_since or 0))
 
     def _end(self, tracked: Tracked, error: APIError | None) -> None:
@@ -359,12 +373,16 @@ class Poller:
         short = len(tracked.urls) < asked and (explicit or not tracked.done)
         partial = f"{len(tracked.urls)}/{asked}" if short else None
         job["partial"] = partial
-        try:
-            result = self.renderer.render(job, tracked.urls, tracked.token)
-        except APIError as exc:
-            exc.retryable = False
-            self.jobs.fail(tracked.job_id, exc)
-            return
+        for attempt in range(RENDER_ATTEMPTS):
+            try:
+                result = self.renderer.render(job, tracked.urls, tracked.token)
+                break
+            except APIError as exc:  # e.g. a CDN hiccup while fetching b64_json
+                if attempt + 1 == RENDER_ATTEMPTS:
+                    exc.retryable = False
+                    self.jobs.fail(tracked.job_id, exc)
+                    return
+                time.sleep(2**attempt)
         self.jobs.finish(
             tracked.job_id,
             status="completed",

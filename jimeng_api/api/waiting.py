@@ -71,7 +71,8 @@ def start(
 
 def accepted(job: dict[str, Any]) -> ResponseReturnValue:
     """``202 Accepted`` with the task and where to find it."""
-    return task_object(job), 202, {"Location": f"/v1/tasks/{job['id']}"}
+    headers = {"Location": f"/v1/tasks/{job['id']}", "X-Task-Id": job["id"]}
+    return task_object(job), 202, headers
 
 
 def job_error(job: dict[str, Any]) -> APIError:

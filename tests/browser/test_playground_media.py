@@ -569,6 +569,7 @@ def test_video_tab_generates_polls_and_plays(api: Server, open_page, tmp_path: P
     assert download.is_visible()
     assert download.get_attribute("href").startswith("blob:")
     assert download.get_attribute("download").endswith(".mp4")
+    page.wait_for_timeout(1000)  # the player's controls settle
     screenshot(page, "playground-video.png")
 
     # after a reload the file is fetched again on demand
@@ -779,6 +780,7 @@ def test_video_on_a_phone(api: Server, open_page):
     page.evaluate(
         "() => document.querySelector('#output').scrollIntoView({block: 'start'})"
     )
+    page.wait_for_timeout(1000)  # the player's controls settle
     screenshot(page, "playground-video-phone.png", full_page=False)
 
 
