@@ -42,7 +42,7 @@ demo: $(VENV)/.runtime ## offline: the simulator (realistic ~20 s tasks) on :800
 	  DEMO_MODE=true JIMENG_BASE_URL=http://127.0.0.1:8001 IMAGE_FETCH_ALLOWED_HOSTS=127.0.0.1 \
 	  $(BIN)/gunicorn -c gunicorn.conf.py
 
-bench: $(VENV)/.dev ## the four scenarios of bench/, short (~10 min); reports in bench/results/
+bench: $(VENV)/.dev ## the four scenarios of bench/, short (~11 min); reports in bench/results/
 	$(BIN)/python -m bench all
 
 fuzz: $(VENV)/.dev ## long property-based fuzzing of every endpoint

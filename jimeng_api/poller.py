@@ -271,8 +271,11 @@ class Poller:
         """One call for every running job of one account."""
         try:
             records = self.client.history(jobs[0].token, [t.history_id for t in jobs])
-        except APIError as exc:
-            log.info("poll of account %s failed: %s", jobs[0].account, exc.message)
+        except Exception as exc:  # any failure: poll again later, deadlines hold
+            message = exc.message if isinstance(exc, APIError) else repr(exc)[:200]
+            if not isinstance(exc, APIError):
+                log.exception("poll of account %s failed", jobs[0].account)
+            log.info("poll of account %s failed: %s", jobs[0].account, message)
             records = {}
             for tracked in jobs:
                 tracked.due = time.time() + self.settings.finishing_interval * 2

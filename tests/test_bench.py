@@ -17,7 +17,9 @@ def test_quick_bench_run_measures_without_failures(tmp_path):
     out = tmp_path / "results.json"
     cmd = [
         sys.executable,
-        "bench/bench.py",
+        "-m",
+        "bench",
+        "burst",
         "--quick",
         "--levels",
         "1,5",
@@ -27,6 +29,8 @@ def test_quick_bench_run_measures_without_failures(tmp_path):
         "3",
         "--b64-n",
         "3",
+        "--server-env",
+        "POLL_EXPECTED_SECONDS=1",
         "--out",
         str(out),
     ]
