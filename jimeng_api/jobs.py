@@ -251,7 +251,9 @@ class Jobs:
                 raise still_running(job, timeout)
             # reread often even when *tick* (the keep-alive) is long: another
             # worker may poll this job and cannot notify us
-            self.notifier.wait(job["id"], min(left, WAIT_POLL_INTERVAL))
+            self.notifier.wait(
+                job["id"], min(left, tick or WAIT_POLL_INTERVAL, WAIT_POLL_INTERVAL)
+            )
             latest = self.store.get_job(job["id"])
             if latest is None:
                 raise NotFoundError("The task was deleted.", code="not_found")

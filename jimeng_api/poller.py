@@ -381,7 +381,7 @@ class Poller:
                 result = self.renderer.render(job, tracked.urls, tracked.token)
                 break
             except APIError as exc:  # e.g. a CDN hiccup while fetching b64_json
-                if attempt + 1 == RENDER_ATTEMPTS:
+                if attempt + 1 == RENDER_ATTEMPTS or exc.code != "fetch_failed":
                     exc.retryable = False
                     self.jobs.fail(tracked.job_id, exc)
                     return
