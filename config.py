@@ -318,6 +318,7 @@ class TestingConfig(Config):
     API_KEYS = ()
     STORE_URL = "memory://"
     POLLER_IDLE_EXIT = 3.0
+    SYNC_WAIT_TIMEOUT = 60.0  # a hung unit test fails in a minute, not in ten
     RATE_LIMIT_PER_IP = 0
     RATE_LIMIT_PER_ACCOUNT = 0
     RATE_LIMIT_TOKEN_CHECK = 0

@@ -85,6 +85,10 @@ class Poller:
         self.accounts: dict[str, float] = {}  # account → last poll (Unix)
         self.busy: set[str] = set()  # accounts (or job ids) being worked on now
         self._lock = threading.Lock()
+        # the request threads (hand_over) and the loop both add and drop
+        # accounts: one lock keeps an account's lease, its entry in
+        # self.accounts and its tracked jobs consistent
+        self._owning = threading.RLock()
         self._started = False
         self._scanned = self._renewed = 0.0
         jobs.on_finish.append(self._finished)
@@ -172,12 +176,6 @@ class Poller:
     def track(self, job: dict[str, Any]) -> bool:
         """Poll *job* here if this worker polls (or can poll) its account."""
         account = job["account"]
-        if account not in self.accounts:
-            if not self.store.acquire_lease(
-                "poll:" + account, self.holder, self.lease_ttl
-            ):
-                return False
-            self.accounts[account] = 0.0
         tokens = self.sealer.unseal(job.get("token"))
         if not tokens:
             self.jobs.fail(job["id"], UpstreamError("The task's account is gone."))
@@ -199,7 +197,19 @@ class Poller:
         tracked.due = accepted + schedule.first_poll(
             tracked.model, self.durations, self.settings
         )
-        self.tracked[job["id"]] = tracked
+        with self._owning:
+            if not self._own(account):
+                return False
+            self.tracked[job["id"]] = tracked
+        return True
+
+    def _own(self, account: str) -> bool:
+        """Hold (or take) the poll lease of *account*; under ``_owning``."""
+        if account in self.accounts:
+            return True
+        if not self.store.acquire_lease("poll:" + account, self.holder, self.lease_ttl):
+            return False
+        self.accounts[account] = 0.0
         return True
 
     def hand_over(self, job: dict[str, Any]) -> None:
@@ -210,12 +220,23 @@ class Poller:
             self.track(job)
 
     def renew(self) -> None:
-        names = ["poll:" + account for account in self.accounts]
-        kept = set(self.store.renew_leases(names, self.holder, self.lease_ttl))
-        for account in list(self.accounts):
-            if "poll:" + account not in kept:
-                log.warning("lost the poll lease of account %s", account)
-                self._drop_account(account)
+        """Renew this worker's poll leases. A lease that ran out (a long pause
+        of this process) is taken again if nobody else took it; if somebody
+        did, that worker polls the account's jobs from now on."""
+        with self._owning:
+            names = ["poll:" + account for account in self.accounts]
+            kept = set(self.store.renew_leases(names, self.holder, self.lease_ttl))
+            for account in {t.account for t in self.tracked.values()} | set(
+                self.accounts
+            ):
+                if "poll:" + account in kept:
+                    continue
+                last = self.accounts.pop(account, 0.0)
+                if self._own(account):
+                    self.accounts[account] = last
+                else:
+                    log.warning("lost the poll lease of account %s", account)
+                    self._drop_account(account)
         by_account: dict[str, list[Tracked]] = {}
         for tracked in self.tracked.values():
             by_account.setdefault(tracked.account, []).append(tracked)
@@ -255,12 +276,14 @@ class Poller:
     # --- polling --------------------------------------------------------------
 
     def _maybe_poll(self, account: str, now: float) -> None:
-        jobs = [t for t in self.tracked.values() if t.account == account]
-        if not jobs:
-            self.store.release_lease("poll:" + account, self.holder)
-            self.accounts.pop(account, None)
-            return
-        if account in self.busy or now - self.accounts[account] < self.min_interval:
+        with self._owning:
+            jobs = [t for t in self.tracked.values() if t.account == account]
+            if not jobs:
+                self.store.release_lease("poll:" + account, self.holder)
+                self.accounts.pop(account, None)
+                return
+        last = self.accounts.get(account)
+        if last is None or account in self.busy or now - last < self.min_interval:
             return
         if min(t.due for t in jobs) > now:
             return

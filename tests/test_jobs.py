@@ -494,3 +494,39 @@ def test_a_finished_task_teaches_its_duration_not_the_polling_lag(app):
     poller.observe(tracked, parse_record(raw_record(50, URLS)), 1030.0)
     # it finished between the polls at 10 s and 30 s: 20 s is the best guess
     assert poller.durations._samples["jimeng-3.0"] == [20.0]
+
+
+def _running_task(app, client, upstream):
+    """An async task whose record stays in processing until the test says."""
+    upstream.submitted("h1")
+    history = upstream.history()
+    history.add("h1", raw_record(20))
+    task = post(client, headers=ASYNC).json
+    poller = services(app)["poller"]
+    wait_for(lambda: task["id"] in poller.tracked, 3)
+    return task, poller, history
+
+
+def test_a_poll_lease_that_ran_out_is_taken_again(app, client, upstream):
+    """Found in CI: a lost lease dropped the job, and nothing polled it again
+    until the 600 s wait ended."""
+    task, poller, history = _running_task(app, client, upstream)
+    account = poller.tracked[task["id"]].account
+    poller.store.release_lease("poll:" + account, poller.holder)  # as if expired
+    poller.renew()
+    assert task["id"] in poller.tracked
+    assert poller.store.lease_holder("poll:" + account) == poller.holder
+    history.states["h1"] = [raw_record(50, URLS)]
+    assert finished(client, task["id"])["status"] == "completed"
+
+
+def test_a_lease_another_worker_took_leaves_the_jobs_to_it(app, client, upstream):
+    task, poller, history = _running_task(app, client, upstream)
+    account = poller.tracked[task["id"]].account
+    poller.store.release_lease("poll:" + account, poller.holder)
+    assert poller.store.acquire_lease("poll:" + account, "another-worker", 60)
+    poller.renew()
+    assert task["id"] not in poller.tracked and account not in poller.accounts
+    polls = len(history.polls)
+    time.sleep(0.3)
+    assert len(history.polls) == polls  # the other worker polls it now
