@@ -8,8 +8,17 @@ settings through ``create_app(TestingConfig, overrides={...})``.
 from __future__ import annotations
 
 import os
+import re
+from functools import lru_cache
 
-__all__ = ["Config", "ConfigError", "get_config", "validate"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "get_config",
+    "parse_cookie_template",
+    "parse_size_table",
+    "validate",
+]
 
 
 class ConfigError(ValueError):
@@ -79,6 +88,55 @@ CHROME_UA = (
 CHROME_SEC_CH_UA = '"Not A(Brand";v="8", "Chromium";v="132", "Google Chrome";v="132"'
 
 
+DEFAULT_COOKIES = (
+    "_tea_web_id={web_id}; is_staff_user=false; uid_tt={user_id}; "
+    "uid_tt_ss={user_id}; sid_tt={session}; sessionid={session}; "
+    "sessionid_ss={session}"
+)
+_SIZE_ENTRY = re.compile(r"(\d{1,2}:\d{1,2})/([124]k)=(\d{3,4})x(\d{3,4})", re.ASCII)
+_COOKIE_ENTRY = re.compile(r"([A-Za-z0-9_.-]{1,64})=([\x21-\x2b\x2d-\x3a\x3c-\x7e]*)")
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
+COOKIE_FIELDS = ("session", "web_id", "user_id")  # the placeholders
+
+
+@lru_cache(maxsize=8)
+def parse_size_table(
+    entries: tuple[str, ...],
+) -> dict[tuple[str, str], tuple[int, int]]:  # noqa: E501
+    """``JIMENG_SIZE_TABLE`` as {(ratio, tier): (width, height)}."""
+    table = {}
+    for entry in entries:
+        match = _SIZE_ENTRY.fullmatch(entry.strip().lower())
+        if not match:
+            raise ConfigError(
+                f"JIMENG_SIZE_TABLE entry {entry!r} is not ratio/tier=WIDTHxHEIGHT "
+                "(e.g. 16:9/2k=2560x1440)"
+            )
+        ratio, tier, width, height = match.groups()
+        if not all(256 <= int(side) <= 8192 for side in (width, height)):
+            raise ConfigError(f"JIMENG_SIZE_TABLE entry {entry!r}: sides are 256-8192")
+        table[ratio, tier] = (int(width), int(height))
+    return table
+
+
+@lru_cache(maxsize=8)
+def parse_cookie_template(template: str) -> tuple[tuple[str, str], ...]:
+    """``JIMENG_COOKIES`` as (name, value template) pairs."""
+    pairs = []
+    for part in filter(None, (p.strip() for p in template.split(";"))):
+        match = _COOKIE_ENTRY.fullmatch(part)
+        fields = _PLACEHOLDER.findall(part)
+        if not match or any(f not in COOKIE_FIELDS for f in fields):
+            raise ConfigError(
+                f"JIMENG_COOKIES: {part!r} is not name=value (placeholders: "
+                "{session}, {web_id}, {user_id})"
+            )
+        pairs.append(tuple(part.split("=", 1)))
+    if not any("{session}" in value for _, value in pairs):
+        raise ConfigError("JIMENG_COOKIES must send the session id ({session})")
+    return tuple(pairs)  # type: ignore[arg-type]
+
+
 class Config:
     """Every setting with its default (env var name == key)."""
 
@@ -129,6 +187,13 @@ class Config:
     JIMENG_DRAFT_MIN_VERSION = _str("JIMENG_DRAFT_MIN_VERSION", "3.0.2")
     # per-model draft versions, e.g. "jimeng-5.0=3.3.20,jimeng-4.7=3.3.12"
     JIMENG_DRAFT_VERSIONS = _list("JIMENG_DRAFT_VERSIONS")
+    # pixel sizes per ratio and tier, over the built-in table (catalog.py),
+    # e.g. "3:4/1k=768x1024,21:9/2k=3024x1296"
+    JIMENG_SIZE_TABLE = _list("JIMENG_SIZE_TABLE")
+    # the cookies sent with every call; {session} is the account's session id,
+    # {web_id} and {user_id} its stable derived ids (the webId query value is
+    # the _tea_web_id cookie). A pasted cookie string's own cookies win.
+    JIMENG_COOKIES = _str("JIMENG_COOKIES", DEFAULT_COOKIES)
 
     # --- upstream behaviour ---
     UPSTREAM_CONNECT_TIMEOUT = _float("UPSTREAM_CONNECT_TIMEOUT", 3.05, 0.1, 60)
@@ -348,7 +413,10 @@ def get_config(name: str | None = None) -> type[Config]:
 
 
 def validate(settings: dict) -> None:
-    """Refuse combinations that are valid one by one but unsafe together."""
+    """Refuse malformed tables and combinations that are valid one by one but
+    unsafe together."""
+    parse_size_table(tuple(settings["JIMENG_SIZE_TABLE"]))
+    parse_cookie_template(settings["JIMENG_COOKIES"])
     if settings["POLL_FINISHING_INTERVAL"] > settings["POLL_MAX_INTERVAL"]:
         raise ConfigError("POLL_FINISHING_INTERVAL must not exceed POLL_MAX_INTERVAL")
     if (

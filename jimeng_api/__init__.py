@@ -12,6 +12,7 @@ from flask_cors import CORS
 from config import Config, get_config, validate
 
 from .api import blueprints
+from .catalog import size_table
 from .errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
@@ -54,6 +55,7 @@ def create_app(
     app.config.from_object(config_class or get_config())
     app.config.update(overrides or {})
     validate(app.config)
+    size_table(app.config["JIMENG_SIZE_TABLE"])  # its ratios are Jimeng's
     # relative to where the server was started, whichever module opens it
     app.config["DATA_DIR"] = os.path.abspath(app.config["DATA_DIR"])
     app.json.ensure_ascii = False  # type: ignore[attr-defined]

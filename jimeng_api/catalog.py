@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+
+from config import ConfigError, parse_size_table
 
 from .errors import InvalidRequestError, NotFoundError
 
@@ -198,6 +202,26 @@ SIZE_TABLE: dict[tuple[str, str], tuple[int, int]] = {
     for ratio, row in _SIZES.items()
     for res, dims in zip(RESOLUTIONS, row, strict=True)
 }
+SizeTable = Mapping[tuple[str, str], tuple[int, int]]
+
+
+def size_table(entries: tuple[str, ...] | list[str] = ()) -> SizeTable:
+    """SIZE_TABLE with the ``JIMENG_SIZE_TABLE`` entries over it."""
+    return _merged_sizes(tuple(entries))
+
+
+@lru_cache(maxsize=8)
+def _merged_sizes(entries: tuple[str, ...]) -> SizeTable:
+    overrides = parse_size_table(entries)
+    unknown = sorted({ratio for ratio, _ in overrides if ratio not in RATIOS})
+    if unknown:
+        raise ConfigError(
+            f"JIMENG_SIZE_TABLE: unknown ratio {', '.join(unknown)} "
+            f"(Jimeng's are {', '.join(RATIOS)})"
+        )
+    return {**SIZE_TABLE, **overrides} if overrides else SIZE_TABLE
+
+
 MIN_SIDE = 256
 MAX_SIDE = 8192
 MAX_PIXELS = 6144 * 6144
@@ -264,13 +288,13 @@ def _image_size(width: int, height: int, ratio: str, resolution: str) -> ImageSi
 
 
 def _from_table(
-    model: Model, ratio: object, resolution: object, res_param: str
+    model: Model, ratio: object, resolution: object, res_param: str, table: SizeTable
 ) -> ImageSize:
-    """Look a (ratio, resolution) pair up in SIZE_TABLE."""
+    """Look a (ratio, resolution) pair up in the size table."""
     ratio = _choose(ratio, "ratio", tuple(RATIOS), "1:1")
     res = _choose(resolution, res_param, RESOLUTIONS, model.default_resolution)
     _require_tier(model, res, res_param)
-    return _image_size(*SIZE_TABLE[ratio, res], ratio, res)
+    return _image_size(*table[ratio, res], ratio, res)
 
 
 def _nearest_ratio(width: int, height: int) -> str:
@@ -325,10 +349,12 @@ def resolve_size(
     height: object = None,
     ratio: object = None,
     resolution: object = None,
+    table: SizeTable = SIZE_TABLE,
 ) -> ImageSize:
     """Turn the request's size fields into an ImageSize, or raise a 400.
 
-    * Nothing given, or ``size="auto"``: SIZE_TABLE[("1:1", default resolution)].
+    * Nothing given, or ``size="auto"``: table[("1:1", default resolution)]
+      (*table*: ``size_table()``, SIZE_TABLE with the configured entries).
     * ``ratio`` ("16:9"...) and/or ``resolution`` ("1k"/"2k"/"4k", any case):
       table lookup; ratio defaults to 1:1, resolution to model.default_resolution.
     * ``size="1K"|"2K"|"4K"``: a resolution tier (combinable with ``ratio`` only).
@@ -347,10 +373,10 @@ def resolve_size(
             raise _bad(
                 "Give the resolution in 'size' or 'resolution', not both.", "size"
             )
-        return _from_table(model, ratio, size, "size")
+        return _from_table(model, ratio, size, "size", table)
     has_dims = width is not None or height is not None
     if size is None and not has_dims:
-        return _from_table(model, ratio, resolution, "resolution")
+        return _from_table(model, ratio, resolution, "resolution", table)
     if ratio is not None or resolution is not None or (size is not None and has_dims):
         raise _bad(
             "Ambiguous size: give either 'size', 'width'+'height', or "
@@ -368,18 +394,20 @@ def parse_model_suffix(value: str) -> tuple[str, str | None]:
     return name.strip(), suffix.strip() or None
 
 
-def size_from_suffix(model: Model, suffix: str | None) -> ImageSize:
+def size_from_suffix(
+    model: Model, suffix: str | None, table: SizeTable = SIZE_TABLE
+) -> ImageSize:
     """Resolve a chat model suffix: 'WxH', 'a:b' ratio (+ ':2k'), or a tier."""
     if suffix is None:
-        return resolve_size(model)
+        return resolve_size(model, table=table)
     text = "".join(suffix.split()).lower()
     try:
         if match := _SUFFIX_WXH.fullmatch(text):
             return resolve_size(model, width=int(match[1]), height=int(match[2]))
         if text in RESOLUTIONS:
-            return resolve_size(model, resolution=text)
+            return resolve_size(model, resolution=text, table=table)
         if match := _SUFFIX_RATIO.fullmatch(text):
-            return resolve_size(model, ratio=match[1], resolution=match[2])
+            return resolve_size(model, ratio=match[1], resolution=match[2], table=table)
     except InvalidRequestError as exc:
         raise _bad(
             f"Invalid size suffix ':{_show(suffix)}': {exc.message}", "model"

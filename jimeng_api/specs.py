@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from .catalog import ImageSize, Model, get_model, resolve_size
+from .catalog import ImageSize, Model, get_model, resolve_size, size_table
 from .errors import InvalidRequestError
 from .references import (
     QUALITY_ALIASES,
@@ -74,7 +74,9 @@ def image_spec(
             f"'{model.id}' makes at most {model.max_n} images per request.", param="n"
         )
     size = size or resolve_size(
-        model, **sized(config, model, size_params, quality, references)
+        model,
+        **sized(config, model, size_params, quality, references),
+        table=size_table(config["JIMENG_SIZE_TABLE"]),
     )
     draft = Draft(
         model_key=model.key,

@@ -459,6 +459,7 @@ def test_a_second_server_on_a_busy_port_refuses_to_start(server):
     [
         ({"CLIENT_BODY_TIMEOUT": "soon"}, "CLIENT_BODY_TIMEOUT"),
         ({"JIMENG_SESSION_IDS": "abcdef123", "API_KEYS": ""}, "API_KEYS"),
+        ({"JIMENG_SIZE_TABLE": "16:9/2k=wide"}, "JIMENG_SIZE_TABLE"),
     ],
 )
 def test_config_errors_are_one_line_and_exit_78_before_forking(env, name):

@@ -98,6 +98,45 @@ def test_size_and_ratio_reach_the_draft(
     assert info["resolution_type"] == resolution
 
 
+def test_the_size_table_is_configurable(make_app, upstream):
+    app = make_app(JIMENG_SIZE_TABLE=("16:9/2k=2048x1152", "1:1/1k=1328x1328"))
+    upstream.generation("h1", URLS)
+    client = app.test_client()
+    headers = {"Authorization": "Bearer test-session-1"}
+    for fields in ({"ratio": "16:9", "resolution": "2k"}, {}):
+        response = client.post(
+            "/v1/images/generations", json={**CAT, **fields}, headers=headers
+        )
+        assert response.status_code == 200, response.json
+    sent = [core_of(call) for call in upstream.calls(upstream.GENERATE)]
+    sizes = [
+        (c["large_image_info"]["width"], c["large_image_info"]["height"]) for c in sent
+    ]
+    assert sizes == [(2048, 1152), (1328, 1328)]
+    chat = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "jimeng-4.0:16:9:2k",
+            "messages": [{"role": "user", "content": "a cat"}],
+        },
+        headers=headers,
+    )
+    assert chat.status_code == 200, chat.json
+    info = core_of(upstream.calls(upstream.GENERATE)[-1])["large_image_info"]
+    assert (info["width"], info["height"]) == (2048, 1152)  # model suffixes too
+
+
+@pytest.mark.parametrize(
+    "entry", ["16:9=2048x1152", "16:9/8k=2048x1152", "5:4/1k=1280x1024", "1:1/1k=64x64"]
+)
+def test_a_malformed_size_table_refuses_to_start(entry):
+    from config import TestingConfig
+    from jimeng_api import create_app
+
+    with pytest.raises(ValueError, match="JIMENG_SIZE_TABLE"):
+        create_app(TestingConfig, overrides={"JIMENG_SIZE_TABLE": (entry,)})
+
+
 def test_negative_prompt_alias_and_seed(client, upstream):
     upstream.generation("h1", URLS)
     body = {**CAT, "negativePrompt": "blurry", "seed": 7, "sample_strength": 0.7}

@@ -267,3 +267,43 @@ def test_the_submit_id_is_recorded_on_the_job_before_it_is_sent(app, upstream):
     assert seen["job"]["submit_id"] == seen["sent"]
     assert seen["job"]["account"] == account_id("abc123")
     assert "abc123" not in json.dumps(seen["job"])  # the token is sealed
+
+
+# --- JIMENG_COOKIES: the cookie set is configuration --------------------------------
+
+
+def test_the_cookie_set_is_configurable(make_app, upstream):
+    template = "sessionid={session}; _tea_web_id={web_id}; store-region=cn-gd"
+    app = make_app(JIMENG_COOKIES=template)
+    upstream.generation("h1", URLS)
+    response = app.test_client().post(
+        "/v1/images/generations",
+        json={"prompt": "a cat"},
+        headers={"Authorization": "Bearer abc123"},
+    )
+    assert response.status_code == 200, response.json
+    request = upstream.calls(upstream.GENERATE)[0].request
+    web_id, _ = web_identity("abc123")
+    assert cookies_of(request) == {
+        "sessionid": "abc123", "_tea_web_id": web_id, "store-region": "cn-gd"
+    }  # fmt: skip
+    assert parse_qs(urlsplit(request.url).query)["webId"] == [web_id]
+
+
+def test_a_cookie_set_without_the_web_id_cookie_still_sends_web_id():
+    site = Site.from_config(settings(JIMENG_COOKIES="sessionid={session}"))
+    session = SessionPool(site, 10, 10).get("abc123")
+    assert session.headers["Cookie"] == "sessionid=abc123"
+    web_id = parse_qs(urlsplit(session.jimeng_query).query)["webId"]
+    assert web_id == [web_identity("abc123")[0]]
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["is_staff_user=false", "sessionid={sessionid}", "sessionid", "a b={session}"],
+)
+def test_a_malformed_cookie_set_refuses_to_start(template):
+    from jimeng_api import create_app
+
+    with pytest.raises(ValueError, match="JIMENG_COOKIES"):
+        create_app(TestingConfig, overrides={"JIMENG_COOKIES": template})

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
 from ..auth import caller
-from ..catalog import get_model, parse_model_suffix, size_from_suffix
+from ..catalog import get_model, parse_model_suffix, size_from_suffix, size_table
 from ..errors import InvalidRequestError
 from ..references import Source
 from ..results import markdown_image, partial_note, usage
@@ -41,7 +41,9 @@ def create_chat_completion() -> ResponseReturnValue:
             last_user_text(params["messages"]), config["MAX_PROMPT_LENGTH"], "messages"
         )
         return chat_video(who, params, raw_model, name, prompt)
-    size = size_from_suffix(get_model(name), suffix)
+    size = size_from_suffix(
+        get_model(name), suffix, size_table(config["JIMENG_SIZE_TABLE"])
+    )
     prompt = clean_prompt(
         last_user_text(params["messages"]), config["MAX_PROMPT_LENGTH"], "messages"
     )

@@ -34,6 +34,8 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from config import DEFAULT_COOKIES, parse_cookie_template
+
 # A bare session id is a short ASCII word; anything else (';', '=', spaces,
 # newlines) could inject cookies or headers, so it is refused. ``fullmatch``: a
 # trailing newline does not pass (``$`` would let it).
@@ -231,24 +233,22 @@ def web_identity(session: str) -> tuple[str, str]:
     return web_id, digest[8:24].hex()
 
 
-def cookie_jar(token: str) -> dict[str, str]:
-    """Return the cookies to send for *token*, in a stable order."""
+def cookie_jar(token: str, template: str = DEFAULT_COOKIES) -> dict[str, str]:
+    """Return the cookies to send for *token*: ``JIMENG_COOKIES`` filled in,
+    then a pasted cookie string's own cookies (the browser's values win, but
+    the session id is the identity)."""
     account = split_token(token)
     credential = account.credential if account else token
     session = _credential_session(credential) or ""
     pasted = parse_cookie_string(credential) if credential != session else None
     web_id, user_id = web_identity(session)
+    fields = {"session": session, "web_id": web_id, "user_id": user_id}
     jar = {
-        "_tea_web_id": web_id,
-        "is_staff_user": "false",
-        "uid_tt": user_id,
-        "uid_tt_ss": user_id,
-        "sid_tt": session,
-        "sessionid": session,
-        "sessionid_ss": session,
+        name: value.format_map(fields)
+        for name, value in parse_cookie_template(template)
     }
     if pasted:
-        jar.update(pasted)  # the browser's own values win
+        jar.update(pasted)
         jar["sessionid"] = session
     return jar
 
@@ -486,10 +486,12 @@ class SessionPool:
         session.headers.clear()
         session.trust_env = False  # no proxy or netrc surprises for a secret cookie
         session.headers.update(self._headers[account.region])
-        jar = cookie_jar(token)
+        jar = cookie_jar(token, site.config["JIMENG_COOKIES"])
         session.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
         session.jimeng_site = site
-        session.jimeng_query = site.query(jar["_tea_web_id"])
+        # webId == _tea_web_id (§1.7), also when JIMENG_COOKIES leaves it out
+        web_id = jar.get("_tea_web_id") or web_identity(jar.get("sessionid", ""))[0]
+        session.jimeng_query = site.query(web_id)
         proxy = account.proxy or self.default_proxy
         session.jimeng_proxy = proxy
         session.jimeng_proxies = (
