@@ -152,6 +152,16 @@ class Generations:
             return {"created": int(group["created_at"]), "data": data, **fields}
         return self.renderer.render(group, urls)
 
+    def download_proxy(self, job: dict[str, Any] | None) -> str | None:
+        """The proxy that downloads of *job*'s files go through: its account's
+        (kept sealed with the job; a group's: its first part's), else
+        ``UPSTREAM_PROXY``."""
+        job = job or {}
+        if job.get("children") and not job.get("proxy"):
+            job = self.jobs.get(job["children"][0]) or {}
+        sealed = self.sealer.unseal(job.get("proxy"))
+        return sealed[0] if sealed else self.submitter.client.proxy_url(None)
+
     def tokens_for(self, job: dict[str, Any]) -> list[str]:
         """The accounts a job may be submitted with."""
         if job.get("candidates"):

@@ -146,12 +146,14 @@ class Submitter:
         self.client.check_model(token, job["spec"]["draft"]["model_key"])
         draft = self._draft(job, token)  # reference uploads: before submitting
         submit_id = str(uuid.uuid4())
+        proxy = self.client.proxy_url(token)  # its CDN downloads go through it too
         job = (
             self.jobs.update(
                 job["id"],
                 phase="submitting",
                 account=account_id(token),
                 token=self.sealer.seal([token]),
+                proxy=self.sealer.seal([proxy]) if proxy else None,  # kept when done
                 submit_id=submit_id,
             )
             or job

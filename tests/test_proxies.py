@@ -28,6 +28,7 @@ from jimeng_api.roster import parse_bearer
 from jimeng_api.upstream import JimengClient, ProxyUnreachableError, account_id
 from jimeng_api.upstream.client import PROXY_RETRIES, AlreadyClaimedError
 from simulator import SimSettings, run_simulator_in_thread
+from tests.conftest import wait_for
 from tests.factories import bearer, draft
 from tests.servers import Simulator, api_env, free_port, gunicorn_server
 
@@ -598,3 +599,69 @@ def test_b64_json_images_come_through_the_account_proxy(make_app, sim):
         assert answer.status_code == 200, answer.json
         assert sim.state.stats()["calls"]["image"] == 2
         assert sum(1 for c in proxy.relayed if c.startswith(b"GET /img/")) == 2
+
+
+# --- every other download of a proxied account's files ---------------------------
+
+
+def _pooled_behind(make_app, sim, proxy):
+    from tests.factories import KEY
+
+    app = make_app(
+        JIMENG_BASE_URL=sim.base_url,
+        JIMENG_SESSION_IDS=(f"{proxy.url()}@{SID}",),
+        API_KEYS=(KEY,),
+    )
+    return app.test_client(), bearer(KEY)
+
+
+def _image_gets(proxy) -> int:
+    return sum(1 for c in proxy.relayed if c.startswith(b"GET /img/"))
+
+
+def test_streamed_images_come_through_the_account_proxy(make_app, sim):
+    with running(SOCKS5Proxy) as proxy:
+        client, headers = _pooled_behind(make_app, sim, proxy)
+        answer = client.post(
+            "/v1/images/generations",
+            json={"prompt": "x", "n": 2, "stream": True},
+            headers=headers,
+        )
+        body = answer.get_data(as_text=True)
+        assert (
+            answer.status_code == 200 and body.count("image_generation.completed") == 2
+        )
+        assert sim.state.stats()["calls"]["image"] == 2
+        assert _image_gets(proxy) == 2  # the stream's b64 bytes came through it
+
+
+def test_video_content_comes_through_the_account_proxy(make_app):
+    settings_ = SimSettings(task_seconds=0.2, video_task_seconds=0.3, task_jitter=0.0)
+    with run_simulator_in_thread(settings_) as sim, running(HTTPProxy) as proxy:
+        requests.post(
+            sim.base_url + "/__sim/credits",
+            json={"session": SID, "purchase_credit": 50},
+            timeout=10,
+        )
+        client, headers = _pooled_behind(make_app, sim, proxy)
+        created = client.post(
+            "/v1/videos", json={"prompt": "a fox", "seconds": "5"}, headers=headers
+        )
+        assert created.status_code == 200, created.json
+        video_id = created.json["id"]
+        wait_for(
+            lambda: (
+                client.get(f"/v1/videos/{video_id}", headers=headers).json["status"]
+                == "completed"
+            ),
+            10,
+        )
+        before = len(proxy.relayed)
+        content = client.get(f"/v1/videos/{video_id}/content", headers=headers)
+        data = content.data
+        content.close()
+        assert content.status_code == 200 and data[4:8] == b"ftyp"
+        fetched = [c for c in proxy.relayed[before:] if c.startswith(b"GET /vid/")]
+        assert len(fetched) == 1  # the MP4 came through the account's proxy
+        shown = client.get(f"/v1/videos/{video_id}", headers=headers)
+        assert PASSWORD not in shown.get_data(as_text=True)  # kept sealed

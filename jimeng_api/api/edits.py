@@ -253,12 +253,17 @@ def answer(
     if not params.get("stream"):
         job = finished(job)
         return job["result"], 200, result_headers(job)
-    fetcher = get_fetcher()
+    fetcher, generations = get_fetcher(), get_generations()
+
+    def fetch(url: str) -> bytes:  # through the account's proxy, if it has one
+        proxy = generations.download_proxy(generations.jobs.get(job["id"]))
+        return fetcher.fetch(url, purpose="image", proxy=proxy).content
+
     tick = current_app.config["SSE_KEEPALIVE_INTERVAL"]
     body = image_events(
         job,
         wait(job, tick),
-        fetch=lambda url: fetcher.fetch(url, purpose="image").content,
+        fetch=fetch,
         error_of=job_error,
         prefix=prefix,
         partial_images=params.get("partial_images") or 0,

@@ -420,7 +420,11 @@ def _cached(job: dict[str, Any]) -> Path:
     config = current_app.config
     limit = int(config.get("VIDEO_FETCH_MAX_BYTES") or DEFAULT_MAX_BYTES)
     fetched = get_fetcher().fetch(
-        job["urls"][0], purpose="video", accept=("video/",), max_bytes=limit
+        job["urls"][0],
+        purpose="video",
+        accept=("video/",),
+        max_bytes=limit,
+        proxy=get_generations().download_proxy(job),  # the account's, if any
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     _prune(path.parent, config["JOB_TTL"])
