@@ -1,5 +1,6 @@
-"""Request ids, one log line per request, the secret-safe name of a token, and
-the secret filter on every log handler (see ``serving.redact``)."""
+"""Request ids, one log line per request (gunicorn's access log, or ours), the
+secret-safe name of a token, and the secret filter on every log handler (see
+``serving.redact``)."""
 
 from __future__ import annotations
 
@@ -75,7 +76,10 @@ def install_secret_filter(config: Mapping[str, Any]) -> None:
 
 
 def init_request_logging(app: Flask) -> None:
-    """Give every request an id, echo it, and log one line when it has finished.
+    """Give every request an id, echo it, and log one line when it has finished:
+    under gunicorn its access log writes that line (with the id, and also for
+    requests refused before they reach the app), elsewhere (``flask run``,
+    tests) the ``jimeng_api.access`` logger does.
 
     The bearer tokens of the request are masked in every line logged while it
     is served (``redact.request_secrets``)."""
@@ -103,5 +107,6 @@ def init_request_logging(app: Flask) -> None:
                 "%s %s %s %.0fms rid=%s", printable(method, 16), path, status, ms, rid
             )
 
-        response.call_on_close(log_line)
+        if not request.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn"):
+            response.call_on_close(log_line)
         return response

@@ -274,6 +274,23 @@ def test_strict_mode_saw_no_protocol_violations(sim):
     no_violations(sim)
 
 
+def test_each_request_is_logged_once_with_its_request_id(server, sdk):
+    rid = "rid-once-" + str(time.monotonic_ns())
+    answer = requests.get(
+        server.base_url + "/v1/models",
+        headers={"Authorization": f"Bearer {SESSION}", "X-Request-ID": rid},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    deadline = time.monotonic() + 5
+    while rid not in server.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # a second line would be written by now
+    lines = [line for line in server.output().splitlines() if rid in line]
+    assert len(lines) == 1, lines
+    assert '"GET /v1/models HTTP/1.1" 200' in lines[0]
+
+
 def test_server_logs_never_contain_a_session_id(server):
     output = server.output()
     assert "POST /v1/images/generations" in output  # the log is really captured
