@@ -37,6 +37,10 @@ from .store import FINISHED, Store
 log = logging.getLogger(__name__)
 
 WAIT_POLL_INTERVAL = 0.5  # a waiter rereads the store at least this often
+#: ...unless this process polls the job: every change of it then comes through
+#: this process's Jobs and wakes the waiter; the reread is a safety net (a
+#: DELETE on another worker, a poll lease lost to another worker)
+LOCAL_REREAD_INTERVAL = 5.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,8 @@ class Jobs:
         self.deadline = config["GENERATION_TIMEOUT"]
         self.notifier = Notifier()
         self.on_finish: list[Callable[[dict[str, Any]], None]] = []
+        #: whether this process polls a job (set by the poller)
+        self.polled_here: Callable[[str], bool] = lambda job_id: False
 
     # --- create -----------------------------------------------------------
 
@@ -251,9 +257,12 @@ class Jobs:
                 raise still_running(job, timeout)
             # reread often even when *tick* (the keep-alive) is long: another
             # worker may poll this job and cannot notify us
-            self.notifier.wait(
-                job["id"], min(left, tick or WAIT_POLL_INTERVAL, WAIT_POLL_INTERVAL)
+            reread = (
+                LOCAL_REREAD_INTERVAL
+                if self.polled_here(job["id"])
+                else WAIT_POLL_INTERVAL
             )
+            self.notifier.wait(job["id"], min(left, tick or reread, reread))
             latest = self.store.get_job(job["id"])
             if latest is None:
                 raise NotFoundError("The task was deleted.", code="not_found")

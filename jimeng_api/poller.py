@@ -91,7 +91,9 @@ class Poller:
         self._owning = threading.RLock()
         self._started = False
         self._scanned = self._renewed = 0.0
+        self._elsewhere: dict[str, float] = {}  # job id -> next look (monotonic)
         jobs.on_finish.append(self._finished)
+        jobs.polled_here = lambda job_id: job_id in self.tracked or job_id in self.busy
 
     # --- life cycle -----------------------------------------------------------
 
@@ -139,8 +141,11 @@ class Poller:
         if now - self._renewed >= self.lease_ttl / 3:
             self._renewed = now
             self.renew()
+        by_account: dict[str, list[Tracked]] = {}
+        for tracked in list(self.tracked.values()):
+            by_account.setdefault(tracked.account, []).append(tracked)
         for account in list(self.accounts):
-            self._maybe_poll(account, now)
+            self._maybe_poll(account, by_account.get(account, []), now)
         metrics.jobs_leased(len(self.tracked))
         metrics.IN_FLIGHT.set(len(self.tracked))
 
@@ -148,30 +153,46 @@ class Poller:
 
     def scan(self) -> None:
         """Adopt what nobody works on: running jobs of accounts no live worker
-        polls, and unsubmitted or waiting jobs nobody holds."""
-        for job_id in self.store.unfinished_jobs():
+        polls, and unsubmitted or waiting jobs nobody holds.
+
+        A job found in another worker's hands is looked at again only after
+        a third of LEASE_TTL (that worker's lease outlives that at least): a
+        burst of another worker's jobs is not reread every second."""
+        now = time.monotonic()
+        unfinished = self.store.unfinished_jobs()
+        alive = set(unfinished)
+        self._elsewhere = {
+            job_id: until
+            for job_id, until in self._elsewhere.items()
+            if until > now and job_id in alive
+        }
+        for job_id in unfinished:
             if job_id in self.tracked or job_id in self.busy:
                 continue
-            job = self.store.get_job(job_id)
-            if job is None:
+            if job_id in self._elsewhere:
                 continue
-            if job.get("phase") == "group":
-                continue  # finished by its parts (generations.py)
+            job = self.store.get_job(job_id)
+            if job is None or job.get("phase") == "group":
+                continue  # a group is finished by its parts (generations.py)
             if job.get("phase") == "running":
-                self.track(job)
-            elif self._orphaned(job):
-                self._spawn(job_id, self._submit_orphan, job)
+                wait = 0.0 if self.track(job) else self.lease_ttl / 3
+            else:
+                wait = self._orphaned_in(job)
+                if wait <= 0:
+                    self._spawn(job_id, self._submit_orphan, job)
+            if wait > 0:
+                self._elsewhere[job_id] = now + wait
 
-    def _orphaned(self, job: dict[str, Any]) -> bool:
-        """Whether a job that is not running needs this worker: a waiting job
-        whose retry time came, or one whose creator did not submit it in time
-        (the creator submits a new job itself, under its lease)."""
+    def _orphaned_in(self, job: dict[str, Any]) -> float:
+        """Seconds until a job that is not running needs this worker: a waiting
+        job when its retry time comes, one whose creator did not submit it in
+        time (the creator submits a new job itself, under its lease)."""
         now = time.time()
         if job["phase"] == "waiting":
-            return job.get("retry_at", 0) <= now
+            return job.get("retry_at", 0) - now
         if job["phase"] == "new":
-            return job["created_at"] < now - self.lease_ttl
-        return True  # submitting: only a dead worker leaves its lease to expire
+            return job["created_at"] + self.lease_ttl - now
+        return 0.0  # submitting: only a dead worker leaves its lease to expire
 
     def track(self, job: dict[str, Any]) -> bool:
         """Poll *job* here if this worker polls (or can poll) its account."""
@@ -275,13 +296,17 @@ class Poller:
 
     # --- polling --------------------------------------------------------------
 
-    def _maybe_poll(self, account: str, now: float) -> None:
-        with self._owning:
-            jobs = [t for t in self.tracked.values() if t.account == account]
-            if not jobs:
+    def _maybe_poll(self, account: str, jobs: list[Tracked], now: float) -> None:
+        """Poll *account*'s running *jobs* if one is due (the lease goes when
+        it has none left: checked again under the lock, a request thread may
+        have just handed one over)."""
+        if not jobs:
+            with self._owning:
+                if any(t.account == account for t in self.tracked.values()):
+                    return
                 self.store.release_lease("poll:" + account, self.holder)
                 self.accounts.pop(account, None)
-                return
+            return
         last = self.accounts.get(account)
         if last is None or account in self.busy or now - last < self.min_interval:
             return

@@ -13,10 +13,13 @@ import base64
 import hashlib
 import json
 import os
+import threading
+from collections import OrderedDict
 
 from cryptography.fernet import Fernet, InvalidToken
 
 KEY_FILE = "store.key"
+OPENED_CACHE = 4096  # sealed values this process opened (or sealed) lately
 
 
 class Sealer:
@@ -25,20 +28,40 @@ class Sealer:
     def __init__(self, secret: str) -> None:
         digest = hashlib.sha256(b"jimeng-api-store:" + secret.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(digest))
+        # the same job's tokens are opened several times (submit, poll, each
+        # adoption): each value is decrypted once per process (the tokens are
+        # in this process's memory anyway while it works on them)
+        self._opened: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def seal(self, tokens: list[str]) -> str:
-        return self._fernet.encrypt(json.dumps(tokens).encode()).decode()
+        sealed = self._fernet.encrypt(json.dumps(tokens).encode()).decode()
+        self._remember(sealed, tuple(tokens))
+        return sealed
 
     def unseal(self, sealed: str | None) -> list[str]:
         """Return the tokens, or [] if *sealed* is absent or was sealed under
         another secret (the job then cannot be continued here)."""
         if not sealed:
             return []
+        with self._lock:
+            opened = self._opened.get(sealed)
+            if opened is not None:
+                self._opened.move_to_end(sealed)
+                return list(opened)
         try:
             tokens = json.loads(self._fernet.decrypt(sealed.encode()))
         except (InvalidToken, ValueError):
             return []
-        return [t for t in tokens if isinstance(t, str)]
+        kept = tuple(t for t in tokens if isinstance(t, str))
+        self._remember(sealed, kept)
+        return list(kept)
+
+    def _remember(self, sealed: str, tokens: tuple[str, ...]) -> None:
+        with self._lock:
+            self._opened[sealed] = tokens
+            while len(self._opened) > OPENED_CACHE:
+                self._opened.popitem(last=False)
 
 
 def load_secret(configured: str, data_dir: str) -> str:
