@@ -5,6 +5,12 @@
 # Settings are env vars (config.py). How to run it: README "Docker" and
 # docker-compose.yml. tests/test_docker_image.py builds this file's tree
 # (same COPY rules, same user) and starts the service from it.
+
+# The base image, by tag: a rebuild picks up Debian's and Python's fixes, and a
+# changed base. To pin it by digest, take the tag's multi-arch index digest from
+# `docker buildx imagetools inspect python:3.11-slim-bookworm` ("Digest:") and
+# build with --build-arg PYTHON_IMAGE=python:3.11-slim-bookworm@sha256:<digest>,
+# or write it here (README "Docker"); tests/test_docker_image.py accepts both.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -27,8 +33,10 @@ WORKDIR /app
 
 # Dependencies first: this layer is rebuilt only when requirements.txt changes.
 # Wheels only: no compiler in the image, and a missing wheel fails the build.
+# requirements.txt is the hashed lock (`make lock`): pip checks every wheel's
+# sha256 and refuses a package that is not pinned in it.
 COPY requirements.txt ./
-RUN pip install --no-cache-dir --only-binary=:all: -r requirements.txt
+RUN pip install --no-cache-dir --only-binary=:all: --require-hashes -r requirements.txt
 
 # The product, owned by root and read-only for the service.
 COPY LICENSE app.py config.py gunicorn.conf.py ./

@@ -3,18 +3,20 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test demo bench fuzz lint format clean
+.PHONY: run test demo bench fuzz lint lock format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The locks are hash-checked: pip refuses any file whose sha256 is not in them.
+# requirements-dev.txt holds the runtime set too, at the same versions and hashes.
 $(VENV)/.runtime: requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements.txt
 	touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
 # The Python that will run the service: the venv's once it exists.
@@ -48,8 +50,37 @@ bench: $(VENV)/.dev ## the four scenarios of bench/, short (~11 min); reports in
 fuzz: $(VENV)/.dev ## long property-based fuzzing of every endpoint
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q tests/test_fuzz.py
 
-lint: $(VENV)/.dev
+# pip-audit looks every pinned package up in PyPI's vulnerability data (its JSON
+# API). --strict: a package it could not look up fails the lint, as a vulnerability
+# does; offline (or behind a mirror without that API) run `make lint AUDIT=0`.
+AUDIT ?= 1
+PIP_AUDIT = $(BIN)/pip-audit --strict --disable-pip --require-hashes --progress-spinner off \
+	-r requirements.txt -r requirements-dev.txt
+
+lint: $(VENV)/.dev ## ruff, then pip-audit of the locks (needs PyPI; offline: make lint AUDIT=0)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+ifeq ($(AUDIT),0)
+	@echo "make lint: AUDIT=0, pip-audit skipped: the pinned packages were NOT checked for known vulnerabilities" >&2
+else
+	@$(PIP_AUDIT) || { echo "make lint: pip-audit failed: a known vulnerability (above), or a package it could not look up on PyPI (offline: make lint AUDIT=0)" >&2; exit 1; }
+endif
+
+# `make lock`: requirements.txt and requirements-dev.txt from requirements.in and
+# requirements-dev.in (the hand-edited top-level pins): every dependency pinned,
+# with the sha256 of every file of its version (any platform, Python 3.11+, the
+# markers kept). uv runs from a throwaway venv; needs PyPI. Versions already in
+# the locks stay: LOCK_ARGS=--upgrade-package=NAME moves one, --upgrade all.
+UV_VERSION = 0.13.9
+LOCK_ARGS ?=
+LOCK = "$$tools/bin/uv" pip compile --quiet --no-config --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
+
+lock: ## regenerate the hashed locks requirements.txt and requirements-dev.txt (needs PyPI)
+	@tools=$$(mktemp -d) && trap 'rm -rf "$$tools"' EXIT && \
+	  $(PYTHON) -m venv "$$tools" && "$$tools/bin/pip" install --quiet uv==$(UV_VERSION) && \
+	  $(LOCK) requirements.in -o requirements.txt && \
+	  $(LOCK) requirements-dev.in -o requirements-dev.txt
+	@echo "make lock: requirements.txt and requirements-dev.txt regenerated (review: git diff)"
 
 format: $(VENV)/.dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .

@@ -10,6 +10,7 @@ from __future__ import annotations
 import configparser
 import functools
 import http.server
+import importlib.metadata
 import json
 import os
 import re
@@ -21,11 +22,15 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import requests
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from config import Config
 from tests.servers import api_env, free_port
@@ -594,3 +599,180 @@ def test_prometheus_scrapes_metrics_on_the_service_port():
     assert job["metrics_path"] == "/metrics"
     targets = [t for group in job["static_configs"] for t in group["targets"]]
     assert targets == [f"127.0.0.1:{IMAGE_PORT}"]
+
+
+# --- dependencies: the hashed locks and pip-audit ---------------------------
+# requirements.in / requirements-dev.in: the hand-edited top-level pins;
+# requirements.txt / requirements-dev.txt: the locks `make lock` makes of them.
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str  # canonical
+    version: str
+    marker: str
+    hashes: frozenset[str]
+
+    def applies(self) -> bool:
+        """Whether pip installs it here (this Python, this platform)."""
+        return not self.marker or Marker(self.marker).evaluate({"extra": ""})
+
+
+def requirement_lines(relative: str) -> list[str]:
+    """The file's requirements, continuations joined, comments and options dropped."""
+    lines = []
+    for raw in read(relative).replace("\\\n", " ").splitlines():
+        line = re.sub(r"(^|\s)#.*", "", raw).strip()
+        if line and not line.startswith("-"):
+            lines.append(line)
+    return lines
+
+
+def top_level(relative: str) -> dict[str, str]:
+    """An .in file's pins, its `-r` files' too: canonical name -> version (`==`)."""
+    pins = {}
+    for included in re.findall(r"^-r\s+(\S+)", read(relative), re.M):
+        pins.update(top_level(included))
+    for line in requirement_lines(relative):
+        requirement = Requirement(line)
+        (spec,) = requirement.specifier
+        assert spec.operator == "==", f"{relative}: {line} is not pinned with =="
+        pins[canonicalize_name(requirement.name)] = spec.version
+    return pins
+
+
+def lock(relative: str) -> dict[str, Pin]:
+    pins = {}
+    for line in requirement_lines(relative):
+        spec, *_ = line.split(" --hash=")
+        requirement = Requirement(spec)
+        (version,) = requirement.specifier
+        hashes = frozenset(re.findall(r"--hash=(\S+)", line))
+        name = canonicalize_name(requirement.name)
+        assert name not in pins, f"{relative}: {name} twice"
+        marker = str(requirement.marker) if requirement.marker else ""
+        pins[name] = Pin(name, f"{version.operator}{version.version}", marker, hashes)
+    return pins
+
+
+def dependency_closure(top: dict[str, str]) -> set[str]:
+    """Every distribution the top-level pins pull in here, from the installed
+    metadata (markers evaluated, extras followed)."""
+    seen: set[str] = set()
+    done: set[tuple[str, frozenset[str]]] = set()
+    todo: list[tuple[str, frozenset[str]]] = [(n, frozenset()) for n in top]
+    while todo:
+        name, extras = todo.pop()
+        if (name, extras) in done:
+            continue
+        done.add((name, extras))
+        seen.add(name)
+        try:
+            requires = importlib.metadata.distribution(name).requires or []
+        except importlib.metadata.PackageNotFoundError:
+            pytest.skip(f"{name} is not installed here: make .venv/.dev")
+        for text in requires:
+            dep = Requirement(text)
+            wanted = extras or {""}
+            if dep.marker and not any(
+                dep.marker.evaluate({"extra": e}) for e in wanted
+            ):
+                continue
+            todo.append((canonicalize_name(dep.name), frozenset(dep.extras)))
+    return seen
+
+
+LOCKS = {
+    "requirements.txt": "requirements.in",
+    "requirements-dev.txt": "requirements-dev.in",
+}
+
+
+@pytest.mark.parametrize("relative", LOCKS)
+def test_every_locked_package_is_pinned_and_hashed(relative: str):
+    pins = lock(relative)
+    assert pins
+    for pin in pins.values():
+        assert pin.version.startswith("=="), pin
+        assert pin.hashes, f"{relative}: {pin.name} has no --hash"
+        for digest in pin.hashes:
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), (pin.name, digest)
+    # generated, not edited: `make lock` says how it was made
+    assert "make lock" in read(relative).split("\n", 3)[1]
+
+
+@pytest.mark.parametrize("relative", LOCKS)
+def test_the_lock_holds_the_top_level_pins_and_exactly_what_they_need(relative: str):
+    top = top_level(LOCKS[relative])
+    pins = lock(relative)
+    for name, version in top.items():
+        assert name in pins, f"{relative} lacks {name}: make lock"
+        assert pins[name].version == f"=={version}", f"{name}: make lock"
+    # nothing missing, nothing extra: what the installed metadata says they need
+    needed = dependency_closure(top)
+    assert {n for n, p in pins.items() if p.applies()} == needed
+
+
+def test_the_dev_lock_installs_the_runtime_set_unchanged():
+    """pip installs one lock at a time (hash-checking mode), so the dev lock holds
+    the runtime packages too: at the same versions, markers and hashes."""
+    runtime, dev = lock("requirements.txt"), lock("requirements-dev.txt")
+    assert set(runtime) <= set(dev)
+    for name, pin in runtime.items():
+        assert dev[name] == pin, name
+    assert "-r requirements.in" in read("requirements-dev.in")
+    assert "-c requirements.txt" in read("requirements-dev.in")
+
+
+def make_dry_run(*args: str) -> str:
+    """The commands `make -n` would run (nothing is run)."""
+    if not shutil.which("make"):
+        pytest.skip("make is not installed")
+    result = subprocess.run(
+        ["make", "-n", "--no-print-directory", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_every_installer_checks_the_hashes():
+    makefile = read("Makefile")
+    for target, lockfile in (
+        ("$(VENV)/.runtime", "requirements.txt"),
+        ("$(VENV)/.dev", "requirements-dev.txt"),
+    ):
+        recipe = makefile.split(f"\n{target}:", 1)[1].split("\n\n", 1)[0]
+        assert f"pip install --quiet --require-hashes -r {lockfile}" in recipe, target
+    assert "pip install" not in read(".ci/run")  # CI installs with `make test`
+    (docker,) = [ln for ln in read("Dockerfile").splitlines() if "pip install" in ln]
+    assert "--require-hashes -r requirements.txt" in docker
+
+
+def test_make_lint_runs_pip_audit_and_says_when_it_is_skipped():
+    audit = make_dry_run("lint")
+    (line,) = [ln for ln in audit.splitlines() if "pip-audit" in ln]
+    words = shlex.split(line.split("||")[0])
+    assert words[0].endswith("/pip-audit")
+    assert {"--strict", "--disable-pip", "--require-hashes"} <= set(words)
+    assert "-r requirements.txt" in line and "-r requirements-dev.txt" in line
+    assert "AUDIT=0" in line  # the failure message says how to skip it offline
+    skipped = make_dry_run("lint", "AUDIT=0")
+    assert "/pip-audit " not in skipped and "pip-audit skipped" in skipped
+    assert "pip-audit" in top_level("requirements-dev.in")
+    # `make test` stays offline: no audit there
+    assert "pip-audit" not in make_dry_run("test").replace("pip-audit==", "")
+
+
+def test_make_lock_regenerates_both_locks_with_hashes():
+    commands = make_dry_run("lock")
+    for source, target in (
+        ("requirements.in", "requirements.txt"),
+        ("requirements-dev.in", "requirements-dev.txt"),
+    ):
+        assert f"{source} -o {target}" in commands
+    assert "--generate-hashes" in commands and "--universal" in commands
+    assert commands.index("requirements.in -o") < commands.index("requirements-dev.in")

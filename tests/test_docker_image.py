@@ -6,7 +6,9 @@ in the demo stage), then laid out in a throwaway root, installed into a venv wit
 the Dockerfile's own pip line (the host is Debian 12 with Python 3.11, as the
 base image), and started with the image's CMD, ENV, WORKDIR and uid: it must
 serve, pass its HEALTHCHECK, write only where the image lets it, and generate
-images through the simulator started from the demo stage's tree.
+images through the simulator started from the demo stage's tree. The tree is
+made read-only for that uid as compose's ``read_only: true`` leaves the
+container (writable: the service's volumes and tmpfs mounts only).
 """
 
 from __future__ import annotations
@@ -67,7 +69,10 @@ def test_the_default_target_is_the_product_on_slim_python():
     names = list(imagefs.stages())
     assert names == ["runtime", "demo", "product"]  # `docker build .` = the last one
     (base,) = [s.base for s in imagefs.chain("product") if s.name == "runtime"]
-    assert base == "python:3.11-slim-bookworm"  # Debian 12 + Python 3.11, as tested
+    tag, _, digest = base.partition("@")
+    assert tag == "python:3.11-slim-bookworm"  # Debian 12 + Python 3.11, as tested
+    # pinned by digest (README "Docker"): the tag's index digest, kept beside it
+    assert not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest), digest
 
 
 def test_the_product_image_holds_the_product_and_nothing_else():
@@ -169,10 +174,9 @@ def test_dependencies_are_installed_before_the_code_is_copied():
     steps = [(k, r) for k, r in imagefs.image("product").steps if k in {"COPY", "RUN"}]
     install = next(i for i, (k, r) in enumerate(steps) if "pip install" in r)
     assert steps[:install] == [("COPY", "requirements.txt ./")]
-    assert (
-        "--no-cache-dir" in steps[install][1]
-        and "--only-binary=:all:" in steps[install][1]
-    )
+    words = shlex.split(steps[install][1])
+    assert {"--no-cache-dir", "--only-binary=:all:", "--require-hashes"} <= set(words)
+    assert words[-2:] == ["-r", "requirements.txt"]  # the hashed lock (make lock)
 
 
 # ----------------------------------------------------------------------- the image, run
@@ -207,6 +211,44 @@ class Tree:
             extra_groups=[],
             **kw,
         )
+
+
+def writable_mounts(service: dict) -> dict[str, tuple[int, int, int] | None]:
+    """What a compose service may write: image path -> (uid, gid, mode) of a tmpfs,
+    or None for a volume (a new volume takes the image's directory as it is)."""
+    mounts: dict[str, tuple[int, int, int] | None] = {}
+    for volume in service.get("volumes") or []:
+        mounts[volume.split(":")[1]] = None
+    for tmpfs in service.get("tmpfs") or []:
+        path, _, options = tmpfs.partition(":")
+        opts = dict(o.split("=", 1) for o in options.split(",") if "=" in o)
+        mounts[path] = (int(opts["uid"]), int(opts["gid"]), int(opts["mode"], 8))
+    return mounts
+
+
+def make_read_only(tree: Tree, service: dict) -> list[Path]:
+    """Leave *tree* to its uid as ``read_only: true`` leaves the container: root's
+    and not writable, but for the service's volumes and tmpfs mounts (returned)."""
+    assert service.get("read_only") is True
+    mounts = writable_mounts(service)
+    writable = [tree.path(p) for p in mounts]
+    for directory, _, names in os.walk(tree.root):
+        here = Path(directory)
+        if any(here == w or w in here.parents for w in writable):
+            continue
+        for path in (here, *(here / n for n in names)):
+            os.chown(path, 0, 0, follow_symlinks=False)
+            path.chmod(path.stat().st_mode & ~0o022)
+    for image_path, tmpfs in mounts.items():
+        path = tree.path(image_path)
+        if tmpfs is None:
+            assert path.is_dir(), f"the image has no {image_path} for its volume"
+            continue
+        path.mkdir(parents=True, exist_ok=True)
+        uid, gid, mode = tmpfs
+        os.chown(path, uid, gid)
+        path.chmod(mode)
+    return writable
 
 
 def lay_out(target: str, root: Path) -> Tree:
@@ -338,12 +380,12 @@ def stop(proc: subprocess.Popen) -> None:
         proc.stdout.close()
 
 
-def files_outside(root: Path, keep_out: Path) -> set[str]:
-    """Paths under *root*, those under *keep_out* left out."""
+def files_outside(root: Path, *keep_out: Path) -> set[str]:
+    """Paths under *root*, those under any of *keep_out* left out."""
     return {
         str(p.relative_to(root))
         for p in root.rglob("*")
-        if p != keep_out and keep_out not in p.parents
+        if not any(p == k or k in p.parents for k in keep_out)
     }
 
 
@@ -351,11 +393,15 @@ def files_outside(root: Path, keep_out: Path) -> set[str]:
 def test_the_service_starts_from_the_image_tree_as_the_image_user(
     throwaway: Path, venv: Path
 ):
+    compose = services("docker-compose.yml")
     product = lay_out("product", throwaway / "product")
     demo = lay_out("demo", throwaway / "demo")
+    writable = make_read_only(product, compose["jimeng-api"])
+    make_read_only(demo, compose["simulator"])
     app_dir = product.path(product.image.workdir)
     data_dir = product.path(product.image.env["DATA_DIR"])
-    before = files_outside(app_dir, data_dir)
+    assert data_dir in writable
+    before = files_outside(product.root, *writable)
 
     sim, sim_url = start_simulator(demo, venv)
     port = free_port()
@@ -366,6 +412,7 @@ def test_the_service_starts_from_the_image_tree_as_the_image_user(
         PORT=str(port),
         GUNICORN_WORKERS="1",
         IMAGE_FETCH_ALLOWED_HOSTS="127.0.0.1",
+        TMPDIR=str(product.path("/tmp")),  # the container's /tmp is a tmpfs
     )
     cmd = json.loads(product.image.instruction("CMD")[-1])
     log = tempfile.TemporaryFile()
@@ -403,15 +450,17 @@ def test_the_service_starts_from_the_image_tree_as_the_image_user(
         stop(server)
         stop(sim)
         log.close()
-    # the code is read-only for the image's user; it wrote nothing next to it
+    # the tree is read-only for the image's user; it wrote nothing but to its mounts
     writer = product.popen(
         [str(venv / "bin/python"), "-c", "open('written-by-the-service', 'w')"],
         env,
         stderr=subprocess.DEVNULL,
     )
     assert writer.wait(timeout=30) != 0
-    assert files_outside(app_dir, data_dir) == before
+    assert app_dir not in writable
+    assert files_outside(product.root, *writable) == before
     assert os.stat(data_dir).st_uid == product.uid  # DATA_DIR is writable for it
+    assert any(data_dir.iterdir())  # the job store is there
 
 
 # ----------------------------------------------------------------------- compose
@@ -505,15 +554,55 @@ def test_compose_stops_gracefully_and_keeps_data_and_metrics_right(relative: str
     mounts = [v.split(":")[1] for v in service["volumes"]]
     assert product.env["DATA_DIR"] in mounts
     uid, gid = product.user.split(":")
-    (tmpfs,) = service["tmpfs"]
-    assert (
-        tmpfs
-        == f"{product.env['PROMETHEUS_MULTIPROC_DIR']}:uid={uid},gid={gid},mode=0700"
-    )
+    metrics = f"{product.env['PROMETHEUS_MULTIPROC_DIR']}:uid={uid},gid={gid},mode=0700"
+    assert metrics in service["tmpfs"]
     assert any(str(p).endswith(":8000") for p in service["ports"])
     probe = service["healthcheck"]["test"]
     (check,) = product.instruction("HEALTHCHECK")
     assert probe[1:] == json.loads(check[check.index("CMD") + 3 :])
+
+
+def megabytes(value: str | int) -> float:
+    """'1g', '512m', '${VAR:-1g}' (its default) or bytes (as Compose v2 gives them)."""
+    value = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(value))
+    number, unit = re.fullmatch(r"(\d+)([kmg]?)b?", value.lower()).groups()
+    return int(number) * {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[unit] / 2**20
+
+
+def assert_hardened(name: str, service: dict, image: imagefs.Image) -> None:
+    """No capabilities, no privilege gain, a read-only root, bounded memory and
+    processes, and a /tmp of its own that the image's user may write."""
+    assert service["cap_drop"] == ["ALL"], name
+    assert not service.get("cap_add"), name
+    assert "no-new-privileges:true" in service["security_opt"], name
+    assert service["read_only"] in (True, "true"), name
+    assert 64 <= megabytes(service["mem_limit"]) <= 64 * 1024, name
+    assert 64 <= int(service["pids_limit"]) <= 32768, name
+    uid, gid = image.user.split(":")
+    tmpfs = [t for t in service["tmpfs"] if t.split(":")[0] == "/tmp"]
+    assert tmpfs and f"uid={uid},gid={gid}" in tmpfs[0], name
+    assert service.get("user") in (None, image.user), name  # the image's uid
+
+
+@pytest.mark.parametrize("relative", COMPOSE_FILES)
+def test_compose_hardens_every_service(relative: str):
+    """cap_drop, no-new-privileges, read_only with tmpfs, memory and pids limits:
+    the README's "Docker" section says what each means for an operator."""
+    for name, service in services(relative).items():
+        target = service["build"]["target"]
+        assert_hardened(name, service, imagefs.image(target))
+    service = services(relative)["jimeng-api"]
+    assert re.fullmatch(r"\$\{JIMENG_API_MEMORY:-\d+[mg]\}", service["mem_limit"])
+    # what a read-only container writes: the job store, the metrics, /tmp, and
+    # /dev/shm, where gunicorn.conf.py puts the workers' heartbeat files
+    product = imagefs.image("product")
+    assert set(writable_mounts(service)) == {
+        product.env["DATA_DIR"],
+        product.env["PROMETHEUS_MULTIPROC_DIR"],
+        "/tmp",
+    }
+    assert product.env["PYTHONDONTWRITEBYTECODE"] == "1"  # no __pycache__ in /app
+    assert 'worker_tmp_dir = "/dev/shm"' in read("gunicorn.conf.py")
 
 
 def compose_binary() -> list[str] | None:
@@ -543,3 +632,10 @@ def test_compose_accepts_the_files_as_they_are(relative: str, profile: list[str]
     )
     assert result.returncode == 0, result.stderr
     assert "WARN" not in result.stderr.upper(), result.stderr
+    # the hardening survives compose's own reading of the file
+    yaml = pytest.importorskip("yaml")
+    resolved = yaml.safe_load(result.stdout)["services"]
+    expected = {"jimeng-api"} | ({"simulator", "jimeng-api-demo"} if profile else set())
+    assert expected <= set(resolved)
+    for name, service in resolved.items():
+        assert_hardened(name, service, imagefs.image(service["build"]["target"]))
