@@ -66,31 +66,14 @@ def _gen_option(d: Draft) -> dict[str, Any]:
     return option
 
 
-def wrap_draft(
-    d: Any, component_id: str, component: dict[str, Any], min_version: str = ""
-) -> str:
-    """The ``draft_content`` envelope around one component (every draft kind)."""
-    return compact(
-        {
-            "type": "draft",
-            "id": _uid(),
-            "min_version": min_version or d.min_version,
-            "min_features": [],
-            "is_from_tsn": True,
-            "version": d.draft_version,
-            "main_component_id": component_id,
-            "component_list": [component],
-        }
-    )
-
-
-def draft_content(d: Draft) -> str:
-    """Return the ``draft_content`` JSON string of a text-to-image draft (§5.1)."""
-    component_id = _uid()
-    component = {
-        "type": "image_base_component",
-        "id": component_id,
-        "min_version": d.min_version,
+def component(
+    kind: str, generate_type: str, min_version: str, abilities: dict[str, Any]
+) -> dict[str, Any]:
+    """One ``component_list`` entry (every draft kind has this shape)."""
+    return {
+        "type": kind,
+        "id": _uid(),
+        "min_version": min_version,
         "aigc_mode": "workbench",
         "metadata": {
             "type": "",
@@ -100,15 +83,36 @@ def draft_content(d: Draft) -> str:
             "created_time_in_ms": str(int(time.time() * 1000)),
             "created_did": "",
         },
-        "generate_type": "generate",
-        "abilities": {
-            "type": "",
-            "id": _uid(),
-            "generate": {"type": "", "id": _uid(), "core_param": _core_param(d)},
-            "gen_option": _gen_option(d),
-        },
+        "generate_type": generate_type,
+        "abilities": {"type": "", "id": _uid(), **abilities},
     }
-    return wrap_draft(d, component_id, component)
+
+
+def wrap_draft(d: Any, component: dict[str, Any], min_version: str = "") -> str:
+    """The ``draft_content`` envelope around one component (every draft kind)."""
+    return compact(
+        {
+            "type": "draft",
+            "id": _uid(),
+            "min_version": min_version or d.min_version,
+            "min_features": [],
+            "is_from_tsn": True,
+            "version": d.draft_version,
+            "main_component_id": component["id"],
+            "component_list": [component],
+        }
+    )
+
+
+def draft_content(d: Draft) -> str:
+    """Return the ``draft_content`` JSON string of a text-to-image draft (§5.1)."""
+    abilities = {
+        "generate": {"type": "", "id": _uid(), "core_param": _core_param(d)},
+        "gen_option": _gen_option(d),
+    }
+    return wrap_draft(
+        d, component("image_base_component", "generate", d.min_version, abilities)
+    )
 
 
 def metrics_extra(
@@ -255,29 +259,9 @@ def _blend(d: BlendDraft) -> dict[str, Any]:
 def blend_draft_content(d: BlendDraft) -> str:
     """Return the ``draft_content`` JSON string of a blend draft (§5.4):
     ``abilities.blend`` instead of ``generate``, ``gen_option`` beside it."""
-    component_id = _uid()
-    component = {
-        "type": "image_base_component",
-        "id": component_id,
-        "min_version": d.min_version,
-        "aigc_mode": "workbench",
-        "metadata": {
-            "type": "",
-            "id": _uid(),
-            "created_platform": 3,
-            "created_platform_version": "",
-            "created_time_in_ms": str(int(time.time() * 1000)),
-            "created_did": "",
-        },
-        "generate_type": "blend",
-        "abilities": {
-            "type": "",
-            "id": _uid(),
-            "blend": _blend(d),
-            "gen_option": _gen_option(d),
-        },
-    }
-    return wrap_draft(d, component_id, component, BLEND_MIN_VERSION)
+    abilities = {"blend": _blend(d), "gen_option": _gen_option(d)}
+    blend = component("image_base_component", "blend", d.min_version, abilities)
+    return wrap_draft(d, blend, BLEND_MIN_VERSION)
 
 
 def blend_metrics_extra(d: BlendDraft, submit_id: str) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from .drafts import Draft, compact, wrap_draft
+from .drafts import Draft, compact, component, wrap_draft
 
 LOCAL_ITEMS = "/mweb/v1/get_local_item_list"
 VIDEO_MIN_VERSION = "3.0.5"
@@ -302,7 +301,6 @@ def video_draft_content(d: VideoDraft, extra: str) -> str:
     if d.end_frame:
         inputs["end_frame_image"] = _frame(d.end_frame)
     inputs["idip_meta_list"] = []
-    component_id = _uid()
     params = {
         "type": "",
         "id": _uid(),
@@ -312,33 +310,17 @@ def video_draft_content(d: VideoDraft, extra: str) -> str:
         "model_req_key": d.model_key,
         "priority": 0,
     }
-    component = {
-        "type": "video_base_component",
-        "id": component_id,
-        "min_version": "1.0.0",
-        "aigc_mode": "workbench",
-        "metadata": {
-            "type": "",
-            "id": _uid(),
-            "created_platform": 3,
-            "created_platform_version": "",
-            "created_time_in_ms": str(int(time.time() * 1000)),
-            "created_did": "",
-        },
-        "generate_type": "gen_video",
-        "abilities": {
-            "type": "",
-            "id": _uid(),
-            "gen_video": {
-                "id": _uid(),
-                "type": "",
-                "text_to_video_params": params,
-                "video_task_extra": extra,
-            },
-        },
-        "process_type": 1,
+    gen_video = {
+        "id": _uid(),
+        "type": "",
+        "text_to_video_params": params,
+        "video_task_extra": extra,
     }
-    return wrap_draft(d, component_id, component)
+    video = component(
+        "video_base_component", "gen_video", "1.0.0", {"gen_video": gen_video}
+    )
+    video["process_type"] = 1
+    return wrap_draft(d, video)
 
 
 def video_body(d: VideoDraft, submit_id: str, aid: int) -> bytes:
