@@ -55,6 +55,7 @@ def api(simulator: str, tmp_path_factory) -> Iterator[Server]:
     env = api_env(
         SimpleNamespace(base_url=simulator),
         IMAGE_FETCH_ALLOWED_HOSTS="127.0.0.1",
+        FETCH_ALLOW_PRIVATE_HOSTS="127.0.0.1",  # reference URLs of the simulator
         JIMENG_IMAGEX_URL=simulator,  # reference uploads: the simulator's ImageX
         DATA_DIR=str(tmp_path_factory.mktemp("browser-data")),
         MAX_CONTENT_LENGTH=str(16 * 1024 * 1024),  # room for reference images

@@ -5,15 +5,18 @@ Reference images are picked (or dropped) as files, shown as thumbnails in
 order, made small in the browser when large, and sent as multipart
 ``image[]`` to ``POST /v1/images/edits`` (``stream: true`` by default: each
 ``image_edit.completed`` event is shown as it arrives; the history then keeps
-the images' URLs from the task). Which models take how many comes from
-``/v1/models`` (``max_references`` when the server sends it, else the README's
-rules). The video tab posts ``/v1/videos``, polls ``GET /v1/videos/{id}`` and
-plays ``GET /v1/videos/{id}/content`` (fetched with the token) in a
-``<video>``. Desktop 1280×900 and phone 390×844.
+the images' URLs from the task). A reference can also be an image URL (typed,
+pasted or dropped): then the edit is JSON, ``image`` the list of URLs and the
+files' data: URIs in order, and the server fetches the URLs. Which models take
+how many comes from ``/v1/models`` (``max_references`` when the server sends
+it, else the README's rules). The video tab posts ``/v1/videos``, polls
+``GET /v1/videos/{id}`` and plays ``GET /v1/videos/{id}/content`` (fetched with
+the token) in a ``<video>``. Desktop 1280×900 and phone 390×844.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -118,7 +121,9 @@ def open_media_page(open_page, api: Server, **options):
 def references(page) -> list[str]:
     """The thumbnails' labels (their order) in the reference picker."""
     return page.eval_on_selector_all(
-        "#references .ref", "els => els.map((e) => e.querySelector('img').alt)"
+        "#references .ref",
+        "els => els.map((e) => (e.querySelector('img') || {}).alt"
+        " ?? e.querySelector('.ref-placeholder').title)",
     )
 
 
@@ -134,8 +139,6 @@ def add_references(page, *paths: Path) -> None:
 
 def drop_files(page, selector: str, files: list[tuple[str, str, bytes]]) -> None:
     """Drop (name, type, bytes) files on *selector* as a drag from the desktop does."""
-    import base64
-
     payload = [
         {"name": n, "type": t, "b64": base64.b64encode(b).decode()} for n, t, b in files
     ]
@@ -152,6 +155,51 @@ def drop_files(page, selector: str, files: list[tuple[str, str, bytes]]) -> None
                                                        cancelable: true }));
         }""",
         [selector, payload],
+    )
+
+
+def add_url(page, value: str, enter: bool = True) -> None:
+    """Type *value* in the reference URL field; Enter, or the button."""
+    before = page.text_content("#references").strip()
+    page.fill("#references-url", value)
+    if enter:
+        page.press("#references-url", "Enter")
+    else:
+        page.click("#references .ref-url-add")
+    page.wait_for_function(
+        "(before) => document.querySelector('#references').textContent.trim()"
+        " !== before || document.querySelector('#references .ref-list').children"
+        ".length",
+        arg=before,
+    )
+
+
+def paste_text(page, selector: str, text: str) -> None:
+    """Paste *text* (Ctrl+V) with the focus on *selector*."""
+    page.focus(selector)
+    page.evaluate(
+        """([selector, text]) => {
+          const data = new DataTransfer();
+          data.setData('text/plain', text);
+          document.querySelector(selector).dispatchEvent(new ClipboardEvent('paste',
+            { clipboardData: data, bubbles: true, cancelable: true }));
+        }""",
+        [selector, text],
+    )
+
+
+def drop_url(page, selector: str, url: str) -> None:
+    """Drop a link (an image dragged from another page) on *selector*."""
+    page.evaluate(
+        """([selector, url]) => {
+          const dt = new DataTransfer();
+          dt.setData('text/uri-list', url);
+          const target = document.querySelector(selector);
+          for (const type of ['dragenter', 'dragover', 'drop'])
+            target.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true,
+                                                       cancelable: true }));
+        }""",
+        [selector, url],
     )
 
 
@@ -462,6 +510,169 @@ def test_references_on_a_phone(api: Server, open_page, tmp_path: Path):
     assert_done(page)
     page.wait_for_function(ALL_IMAGES_LOADED)
     screenshot(page, "playground-references-phone.png", full_page=False)
+
+
+# ----------------------------------------------------------------------- reference URLs
+
+
+@pytest.fixture(scope="module")
+def sim_image_url(api: Server) -> str:
+    """A (signed) image URL the simulator serves: one text-to-image result."""
+    response = requests.post(
+        api.base_url + "/v1/images/generations",
+        json={"model": "jimeng-4.0", "prompt": "a reference by URL", "n": 1},
+        headers={"Authorization": f"Bearer {SESSION}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["data"][0]["url"]
+
+
+def sim_uploads(simulator: str) -> int:
+    stats = requests.get(simulator + "/__sim/stats", params={"tasks": 0}, timeout=10)
+    return stats.json()["uploads"]
+
+
+def test_a_reference_url_is_sent_as_the_url_in_its_place(
+    api: Server, open_page, tmp_path: Path, simulator: str, sim_image_url: str
+):
+    page = open_media_page(open_page, api)
+    choose_image_model(page)
+    choose(page, "n", "1")
+    red = png_file(tmp_path, "red.png", colour=(220, 40, 40))
+    add_references(page, red)
+
+    add_url(page, sim_image_url)  # typed, then Enter (not the form's submit)
+    expect(page.locator("#references .ref")).to_have_count(2)
+    assert page.input_value("#references-url") == ""
+    assert sent(page, "/v1/images/edits") == sent(page, "/v1/chat/completions") == []
+    thumb = page.locator("#references .ref:nth-child(2) img")
+    assert thumb.get_attribute("src") == sim_image_url  # shown as it is
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 0", arg=thumb.element_handle()
+    )
+    green = "data:image/png;base64," + base64.b64encode(png_bytes()).decode()
+    paste_text(page, "#references-input", green)  # Ctrl+V in the drop zone
+    missing = simulator + "/img/missing/0.png"
+    drop_url(page, "#references", missing)
+    expect(page.locator("#references .ref")).to_have_count(4)
+    assert references(page) == ["red.png", "0.png", "image/png", "0.png"]
+    # an image that does not load leaves its host name
+    placeholder = page.locator("#references .ref:nth-child(4) .ref-placeholder")
+    expect(placeholder).to_have_text("127.0.0.1")
+    assert page.text_content("#references-count") == "4/10"
+    page.click("#references .ref:nth-child(4) .ref-remove")
+    assert page.text_content("#references-count") == "3/10"
+
+    uploads = sim_uploads(simulator)
+    page.fill("#prompt", "these three, together")
+    page.click("#generate")
+    assert_done(page)
+
+    (post,) = sent(page, "/v1/images/edits")
+    body = post["json"]
+    image = body.pop("image")
+    assert (
+        image[0]
+        == "data:image/png;base64," + base64.b64encode(red.read_bytes()).decode()
+    )
+    assert image[1:] == [sim_image_url, green]  # in their order, as given
+    assert body == {
+        "model": "jimeng-4.0",
+        "prompt": "these three, together",
+        "n": 1,
+        "ratio": "16:9",
+        "resolution": "2k",
+        "stream": True,
+    }
+    assert sim_uploads(simulator) - uploads == 3  # the server fetched the URL
+    strip = latest(page).locator(".entry-refs img")
+    expect(strip).to_have_count(3)
+    assert strip.nth(1).get_attribute("src") == sim_image_url
+
+    # kept in the history: "run again" sends the URL again
+    page.reload()
+    page.wait_for_selector("html[data-ready='true']")
+    latest(page).locator("button.rerun").click()
+    assert references(page) == ["red.png", "0.png", "image/png"]
+    assert_done(page)
+    (again,) = sent(page, "/v1/images/edits")
+    assert again["json"]["image"] == image
+
+
+def test_a_bad_reference_url_is_refused_with_a_message(api: Server, open_page):
+    page = open_media_page(open_page, api)
+    page.select_option("#model", "jimeng-4.0")
+    notice = page.locator("#references .refs-notice")
+    for value in [
+        "ftp://example.com/a.png",
+        "javascript:alert(1)",
+        "example.com/a.png",
+        "data:text/plain;base64,aGk=",
+        "data:image/svg+xml;base64,PHN2Zz48L3N2Zz4=",
+        "data:image/png,not-base64",
+    ]:
+        add_url(page, value, enter=value.startswith("ftp"))
+        expect(notice).to_contain_text("不是 http(s) 图片链接")
+        assert value in notice.text_content()
+        assert page.input_value("#references-url") == value  # kept, to correct it
+        assert page.get_attribute("#references-url", "aria-invalid") == "true"
+    paste_text(page, "#references .ref-url-add", "not a link")
+    expect(notice).to_contain_text("“not a link” 不是")
+    assert page.locator("#references .ref").count() == 0
+    assert page.text_content("#references-count") == ""
+    page.click("[data-lang='en']")
+    expect(notice).to_have_text(
+        '"not a link" is neither an http(s) image URL nor a data:image/… URI;'
+        " not added."
+    )
+    long = "data:text/plain;base64," + "A" * 500
+    add_url(page, long, enter=False)
+    assert len(notice.text_content()) < 150  # the value is cut short
+    assert page.get_attribute("#references-url", "placeholder").startswith(
+        "or paste an image URL"
+    )
+    assert sent(page, "/v1/images/edits") == sent(page, "/v1/chat/completions") == []
+
+
+def test_the_reference_limit_counts_urls(
+    api: Server, open_page, tmp_path: Path, simulator: str
+):
+    page = open_media_page(open_page, api)
+    url = simulator + "/img/any/0.png"
+    page.select_option("#model", "jimeng-3.0")  # one reference
+    add_url(page, url)
+    expect(page.locator("#references .ref")).to_have_count(1)
+    assert page.text_content("#references-count") == "1/1"
+    assert page.is_disabled("#references-url") and page.is_disabled("#references-input")
+    assert page.is_hidden("#references .ref-add")
+    notice = page.locator("#references .refs-notice")
+    paste_text(page, "#references .ref-remove", simulator + "/img/other/0.png")
+    expect(notice).to_have_text("最多 1 张：有 1 张没有添加。")
+    drop_files(page, "#references", [("a.png", "image/png", png_bytes())])
+    page.wait_for_timeout(100)
+    assert references(page) == ["0.png"]
+
+    page.select_option("#model", "jimeng-4.0")
+    assert page.is_enabled("#references-url")
+    add_references(page, png_file(tmp_path, "b.png"))
+    assert page.text_content("#references-count") == "2/10"
+    page.select_option("#model", "jimeng-3.1")  # the URL is sent, the file not
+    assert page.locator("#references .ref.excess").count() == 1
+    page.fill("#prompt", "one")
+    job = page.evaluate(
+        "async () => (await import('/static/playground/form.js')).readJob()"
+    )
+    assert job["references"] == [{"url": url, "name": "0.png"}]
+    # a URL the server cannot fetch (a bad signature): refused, nothing spent
+    page.click("#generate")
+    assert wait_for_outcome(page) == "error"
+    assert page.text_content("#error .error-message") == (
+        "服务器下载不了参考图链接 image[0]（HTTP 400）。"
+    )
+    assert "127.0.0.1" in page.text_content("#error .error-detail")
+    (post,) = sent(page, "/v1/images/edits")
+    assert post["json"]["image"] == [url]
 
 
 # ----------------------------------------------------------------------- video

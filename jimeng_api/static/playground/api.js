@@ -4,13 +4,16 @@
 //
 // Text to image: POST /v1/chat/completions (stream) or /v1/images/generations.
 // With reference images: multipart POST /v1/images/edits, the files as image[]
-// in order (OpenAI's images.edit); streamed, each image_edit.completed event's
-// b64_json is shown as it arrives, then the task (X-Task-Id) gives the images'
-// URLs, which the history keeps instead of the bytes.
+// in order (OpenAI's images.edit); when one of them is a URL, JSON instead, with
+// image: [URL or data: URI, ...] in order (the server fetches the URLs). Streamed,
+// each image_edit.completed event's b64_json is shown as it arrives, then the
+// task (X-Task-Id) gives the images' URLs, which the history keeps instead of
+// the bytes.
 // Video: POST /v1/videos (JSON; frames as data: URIs), GET /v1/videos/{id}
 // until it is completed (GET /v1/tasks/{id} for the queue position), then
 // GET /v1/videos/{id}/content with the Authorization header, as a Blob.
 
+import { dataUri } from "./refs.js";
 import { readEventStream } from "./sse.js";
 
 // Sent with every streamed request: the chat stream's progress text is opt-in
@@ -114,10 +117,16 @@ export async function points(conn) {
   return Array.isArray(payload && payload.data) ? payload.data : [payload];
 }
 
+/** The fields of an image request, text to image or edit. */
+function imageFields(job) {
+  const fields = { model: job.model, prompt: job.prompt, n: job.n, ratio: job.ratio, resolution: job.resolution };
+  if (job.negativePrompt) fields.negative_prompt = job.negativePrompt;
+  return fields;
+}
+
 /** POST /v1/images/generations; all URLs at once. */
 export async function generateImages(conn, job, signal) {
-  const body = { model: job.model, prompt: job.prompt, n: job.n, ratio: job.ratio, resolution: job.resolution };
-  if (job.negativePrompt) body.negative_prompt = job.negativePrompt;
+  const body = imageFields(job);
   const payload = await json(await call(conn, "/v1/images/generations", { method: "POST", body, signal }));
   const items = Array.isArray(payload && payload.data) ? payload.data : [];
   const urls = items.map((i) => (i && i.url) || (i && i.b64_json && `data:image/png;base64,${i.b64_json}`)).filter(Boolean);
@@ -178,17 +187,21 @@ export async function streamImages(conn, job, signal, onUpdate) {
 
 // ---------------------------------------------------------------- image to image
 
-function editForm(job, stream) {
-  const form = new FormData();
-  form.append("model", job.model);
-  form.append("prompt", job.prompt);
-  form.append("n", String(job.n));
-  form.append("ratio", job.ratio);
-  form.append("resolution", job.resolution);
-  if (job.negativePrompt) form.append("negative_prompt", job.negativePrompt);
-  if (stream) form.append("stream", "true");
-  for (const reference of job.references) form.append("image[]", reference.blob, reference.name);
-  return form;
+/** POST /v1/images/edits: multipart when every reference is a file, else JSON. */
+async function postEdit(conn, job, stream, signal) {
+  const fields = imageFields(job);
+  if (stream) fields.stream = true;
+  let request;
+  if (job.references.every((r) => r.blob)) {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.append(name, String(value));
+    for (const reference of job.references) form.append("image[]", reference.blob, reference.name);
+    request = { form };
+  } else {
+    const image = await Promise.all(job.references.map((r) => r.url || dataUri(r.blob)));
+    request = { body: { ...fields, image } };
+  }
+  return call(conn, "/v1/images/edits", { method: "POST", ...request, signal });
 }
 
 function imageUrls(payload) {
@@ -196,20 +209,20 @@ function imageUrls(payload) {
   return items.map((i) => (i && i.url) || (i && i.b64_json && `data:image/png;base64,${i.b64_json}`)).filter(Boolean);
 }
 
-/** Multipart POST /v1/images/edits; all URLs at once. */
+/** POST /v1/images/edits; all URLs at once. */
 export async function editImages(conn, job, signal) {
-  const payload = await json(await call(conn, "/v1/images/edits", { method: "POST", form: editForm(job, false), signal }));
+  const payload = await json(await postEdit(conn, job, false, signal));
   const urls = imageUrls(payload);
   if (!urls.length) throw localError("error.noImages");
   return urls;
 }
 
 /**
- * Multipart POST /v1/images/edits with stream: true. `onUpdate({urls, progress})`
+ * POST /v1/images/edits with stream: true. `onUpdate({urls, progress})`
  * after each image (data: URIs of the events' b64_json). Returns {urls, taskId}.
  */
 export async function streamEdits(conn, job, signal, onUpdate) {
-  const response = await call(conn, "/v1/images/edits", { method: "POST", form: editForm(job, true), signal });
+  const response = await postEdit(conn, job, true, signal);
   if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) throw localError("error.badResponse");
   const taskId = response.headers.get("X-Task-Id");
   const images = [];

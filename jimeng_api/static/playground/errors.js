@@ -26,6 +26,9 @@ const BY_CODE = {
 // a video job's own failure (GET /v1/videos/{id} says "failed"), by its error code
 const VIDEO_CODES = { generation_failed: "error.videoFailed", upstream_error: "error.videoFailed", not_found: "error.videoGone" };
 
+// the server could not fetch a reference URL (param image[i]); elsewhere these are other downloads
+const FETCH_CODES = ["url_not_allowed", "fetch_failed", "fetch_timeout", "fetch_too_large"];
+
 const BY_STATUS = { 401: "error.auth", 403: "error.blocked", 404: "error.model", 413: "error.tooLarge", 429: "error.busy", 502: "error.upstream", 504: "error.timeout" };
 
 function keyFor(err) {
@@ -34,6 +37,7 @@ function keyFor(err) {
   if (credits && (err.context === "video" || err.kind === "video")) return "error.videoCredits";
   if (err.kind === "video") return VIDEO_CODES[err.code] || BY_CODE[err.code] || "error.videoFailed";
   if (BY_CODE[err.code]) return BY_CODE[err.code];
+  if (FETCH_CODES.includes(err.code) && /^image/.test(err.param || "")) return "error.referenceUrl";
   if (credits) return "error.credits";
   if (err.kind === "stream") return "error.midStream";
   if (BY_STATUS[err.status]) return BY_STATUS[err.status];

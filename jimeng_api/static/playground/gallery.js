@@ -6,19 +6,7 @@
 
 import { describeError } from "./errors.js";
 import { language, t } from "./i18n.js";
-import { blobUrl } from "./refs.js";
-
-/** Only http(s) and data:image URLs become <img src>. */
-export function safeImageUrl(raw) {
-  try {
-    const url = new URL(raw);
-    if (url.protocol === "http:" || url.protocol === "https:") return url.href;
-    if (url.protocol === "data:" && /^data:image\//i.test(raw)) return raw;
-  } catch {
-    /* not a URL */
-  }
-  return null;
-}
+import { isReference, referenceImage, safeImageUrl } from "./refs.js";
 
 // entry id -> {url} (loaded), {loading: true} or {expired: true}: the video
 // player's state for this page's lifetime
@@ -105,16 +93,11 @@ function pending(entry) {
 
 function referenceStrip(entry) {
   const strip = element("div", "entry-refs");
-  const refs = (entry.references || []).filter((r) => r && r.blob instanceof Blob);
+  const refs = (entry.references || []).filter(isReference);
   strip.hidden = refs.length === 0;
   if (refs.length) {
     strip.append(element("span", "entry-refs-label", t("history.references")));
-    for (const [i, ref] of refs.entries()) {
-      const img = element("img", "entry-ref");
-      img.src = blobUrl(ref.blob);
-      img.alt = `${i + 1}: ${ref.name || ""}`;
-      strip.append(img);
-    }
+    for (const [i, ref] of refs.entries()) strip.append(referenceImage({ ...ref, name: `${i + 1}: ${ref.name || ""}` }, "entry-ref"));
   }
   return strip;
 }

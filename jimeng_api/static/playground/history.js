@@ -3,11 +3,13 @@
 //   {id, createdAt, kind: "image" | "video" (absent: image), prompt, model,
 //    ratio, resolution, n, seconds (how long it took), state: "running" | "done"
 //    | "cancelled" | "error" | "interrupted", error: ApiError fields | null,
-//    images: negativePrompt, stream, references: [{blob, name}], urls: [...];
+//    images: negativePrompt, stream, references: [{blob, name} | {url, name}],
+//    urls: [...];
 //    videos: duration, size, frames: [{blob, name}], videoId,
 //    video: {status, progress, position}}
 // Reference images and frames are kept as Blobs (after refs.js made them
-// small), so "Run again" can send them again; a video's MP4 is not kept: the
+// small), or as the URL a reference was given by, so "Run again" can send them
+// again; a video's MP4 is not kept: the
 // server has it (GET /v1/videos/{id}/content) for JOB_TTL.
 
 const DB_NAME = "jimeng-playground";

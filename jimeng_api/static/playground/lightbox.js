@@ -1,7 +1,7 @@
 // The image viewer: a <dialog> with previous/next, download, copy URL, open original.
 
 import { t } from "./i18n.js";
-import { safeImageUrl } from "./gallery.js";
+import { safeImageUrl } from "./refs.js";
 
 const $ = (id) => document.getElementById(id);
 let current = null; // {entry, index}

@@ -2,7 +2,9 @@
 // thumbnails in order, remove. Each file is checked and, when large, made
 // smaller in the browser before it is sent (the server re-encodes references
 // to at most 2048 px anyway, and its upload limit, MAX_CONTENT_LENGTH, is
-// 1 MiB by default).
+// 1 MiB by default). Where the picker has a URL field, a reference can also be
+// an image URL (typed, pasted or dropped): it is sent as the URL itself and
+// the server fetches it (a fetch from this page would fail on CORS).
 
 import { t } from "./i18n.js";
 
@@ -59,6 +61,52 @@ export async function prepareImage(file) {
   return { blob, name: renamed(name, blob.type), type: blob.type, width: w, height: h };
 }
 
+const SHOWN = 60; // a refused value is cut to this many characters in the notice
+
+/** Only http(s) and data:image URLs become <img src>. */
+export function safeImageUrl(raw) {
+  try {
+    const url = new URL(raw);
+    if (url.protocol === "http:" || url.protocol === "https:") return url.href;
+    if (url.protocol === "data:" && /^data:image\//i.test(raw)) return raw;
+  } catch {
+    /* not a URL */
+  }
+  return null;
+}
+
+const hostOf = (url) => (/^data:/i.test(url) ? "data:" : new URL(url).hostname);
+
+/**
+ * A reference given as text: {url, name} for an http(s) URL or a base64
+ * data: URI of an accepted image type. Throws a {key, vars} notice otherwise.
+ */
+export function parseReference(text) {
+  const value = String(text || "").trim();
+  const url = safeImageUrl(value) || "";
+  const data = /^data:(image\/[\w.+-]+);base64,/i.exec(url);
+  if (data && ACCEPTED.includes(data[1].toLowerCase())) return { url, name: data[1].toLowerCase() };
+  if (/^https?:/.test(url)) return { url, name: new URL(url).pathname.split("/").pop() || hostOf(url) };
+  throw { key: "refs.badUrl", vars: { value: value.length > SHOWN ? `${value.slice(0, SHOWN - 1)}…` : value } };
+}
+
+/** A stored reference: {blob, name} (a file) or {url, name} (sent as the URL). */
+export const isReference = (r) => Boolean(r && (r.blob instanceof Blob || typeof r.url === "string"));
+const stored = ({ blob, url, name }) => (url ? { url, name } : { blob, name });
+
+/** A thumbnail's <img>; a URL that does not load leaves its host name instead. */
+export function referenceImage(ref, className) {
+  const img = element("img", className);
+  img.src = ref.url || blobUrl(ref.blob);
+  img.alt = ref.name || "";
+  if (!ref.url) return img;
+  img.referrerPolicy = "no-referrer";
+  img.addEventListener("error", () => {
+    img.replaceWith(Object.assign(element("span", `ref-placeholder ${className || ""}`.trim(), hostOf(ref.url)), { title: ref.name }));
+  });
+  return img;
+}
+
 /** A Blob as a data: URI (the JSON bodies of /v1/videos). */
 export function dataUri(blob) {
   return new Promise((resolve, reject) => {
@@ -80,7 +128,8 @@ export function blobUrl(blob) {
 
 /**
  * A picker in `root`: `.ref-list` (thumbnails), `input[type=file]`, a
- * `.refs-notice` line, and the whole root as the drop zone.
+ * `.refs-notice` line, and the whole root as the drop zone; with
+ * `.ref-url-input` (and its `.ref-url-add` button) it takes image URLs too.
  * `label(index)` names a thumbnail ("first frame"); `onChange()` after each change.
  */
 export function createPicker(root, { label = (i) => String(i + 1), removeLabel = "refs.remove", onChange = () => {} } = {}) {
@@ -88,7 +137,9 @@ export function createPicker(root, { label = (i) => String(i + 1), removeLabel =
   const input = root.querySelector("input[type=file]");
   const noticeEl = root.querySelector(".refs-notice");
   const addButton = root.querySelector(".ref-add");
-  let items = []; // {id, blob, name, width, height}
+  const urlInput = root.querySelector(".ref-url-input");
+  const urlButton = root.querySelector(".ref-url-add");
+  let items = []; // {id, blob, name, width, height} or {id, url, name}
   let max = 1;
   let notices = [];
   let pending = Promise.resolve();
@@ -98,9 +149,7 @@ export function createPicker(root, { label = (i) => String(i + 1), removeLabel =
     const views = items.map((item, index) => {
       const li = element("li", "ref");
       li.dataset.id = item.id;
-      const img = element("img");
-      img.src = blobUrl(item.blob);
-      img.alt = item.name;
+      const img = referenceImage(item);
       const badge = element("span", "ref-label", label(index));
       const remove = element("button", "ref-remove", "×");
       remove.type = "button";
@@ -123,6 +172,7 @@ export function createPicker(root, { label = (i) => String(i + 1), removeLabel =
     if (addButton) addButton.hidden = items.length >= max;
     input.disabled = items.length >= max;
     input.multiple = max > 1;
+    if (urlInput) urlInput.disabled = urlButton.disabled = items.length >= max;
     const extra = items.length > max ? [{ key: "refs.excessNote", vars: { count: items.length - max, max } }] : [];
     const lines = [...notices, ...extra].map(({ key, vars }) => t(key, vars));
     noticeEl.textContent = lines.join(" ");
@@ -130,17 +180,18 @@ export function createPicker(root, { label = (i) => String(i + 1), removeLabel =
     root.dataset.count = String(items.length);
   }
 
-  async function add(files) {
+  /** Add files, and URLs (strings), in order. */
+  async function add(sources) {
     notices = [];
-    const wanted = [...files];
+    const wanted = [...sources];
     const room = Math.max(0, max - items.length);
     if (wanted.length > room) notices.push({ key: "refs.tooMany", vars: { max, count: wanted.length - room } });
-    for (const file of wanted.slice(0, room)) {
+    for (const source of wanted.slice(0, room)) {
       try {
-        const prepared = await prepareImage(file);
-        items.push({ id: `r${++serial}`, ...prepared });
+        const ready = typeof source === "string" ? parseReference(source) : await prepareImage(source);
+        items.push({ id: `r${++serial}`, ...ready });
       } catch (err) {
-        notices.push(err && err.key ? err : { key: "refs.unreadable", vars: { name: file.name || "" } });
+        notices.push(err && err.key ? err : { key: "refs.unreadable", vars: { name: source.name || "" } });
       }
       render();
     }
@@ -148,9 +199,38 @@ export function createPicker(root, { label = (i) => String(i + 1), removeLabel =
     onChange();
   }
 
-  function queue(files) {
-    pending = pending.then(() => add(files));
+  function queue(sources) {
+    pending = pending.then(() => add(sources));
     return pending;
+  }
+
+  /** The URL field's value: added (and cleared), or left there with the notice saying why not. */
+  async function addTyped() {
+    const value = urlInput.value.trim();
+    if (!value) return;
+    await queue([value]);
+    const refused = notices.length > 0;
+    urlInput.setAttribute("aria-invalid", String(refused));
+    if (!refused && urlInput.value.trim() === value) urlInput.value = "";
+  }
+
+  if (urlInput) {
+    urlButton.addEventListener("click", addTyped);
+    urlInput.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter") return;
+      event.preventDefault(); // not the form's submit
+      addTyped();
+    });
+    urlInput.addEventListener("input", () => urlInput.removeAttribute("aria-invalid"));
+  }
+
+  /** Dropped or pasted: files, else (with a URL field) the URLs or text. */
+  function take(transfer, event, text) {
+    const files = [...(transfer ? transfer.files : [])];
+    const urls = urlInput && !files.length ? text.split(/\r?\n/).map((s) => s.trim()).filter((s) => s && !s.startsWith("#")) : [];
+    if (!files.length && !urls.length) return;
+    event.preventDefault();
+    queue(files.length ? files : urls);
   }
 
   input.addEventListener("change", () => {
@@ -159,7 +239,8 @@ export function createPicker(root, { label = (i) => String(i + 1), removeLabel =
     queue(files);
   });
   root.addEventListener("dragover", (event) => {
-    if (![...event.dataTransfer.types].includes("Files")) return;
+    const types = [...event.dataTransfer.types];
+    if (!types.includes("Files") && !(urlInput && types.includes("text/uri-list"))) return;
     event.preventDefault();
     event.dataTransfer.dropEffect = items.length < max ? "copy" : "none";
     root.classList.add("dragging");
@@ -170,29 +251,27 @@ export function createPicker(root, { label = (i) => String(i + 1), removeLabel =
   root.addEventListener("drop", (event) => {
     event.preventDefault();
     root.classList.remove("dragging");
-    queue(event.dataTransfer.files);
+    take(event.dataTransfer, event, event.dataTransfer.getData("text/uri-list"));
   });
   root.addEventListener("paste", (event) => {
-    const files = [...(event.clipboardData ? event.clipboardData.files : [])];
-    if (files.length) {
-      event.preventDefault();
-      queue(files);
-    }
+    const data = event.clipboardData;
+    const typing = event.target === urlInput; // text pasted into the field stays there
+    take(data, event, data && !typing ? data.getData("text/plain") : "");
   });
 
   return {
     /** Wait until every file picked so far is ready. */
     settled: () => pending,
     /** What will be sent: the first `max` images. */
-    sendable: () => items.slice(0, max).map(({ blob, name }) => ({ blob, name })),
+    sendable: () => items.slice(0, max).map(stored),
     count: () => items.length,
     setMax(value) {
       max = value;
       render();
     },
     /** Put stored references back (re-run). */
-    set(stored) {
-      items = (stored || []).filter((s) => s && s.blob instanceof Blob).map((s) => ({ id: `r${++serial}`, blob: s.blob, name: s.name || "image" }));
+    set(references) {
+      items = (references || []).filter(isReference).map((s) => ({ id: `r${++serial}`, ...stored(s), name: s.name || "image" }));
       notices = [];
       render();
     },
