@@ -19,7 +19,6 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import metrics, schedule
@@ -29,34 +28,14 @@ from .results import Renderer
 from .sealing import Sealer
 from .store import Store, StoreError
 from .submission import Submitter
+from .tracking import Tracked, read
 from .upstream import JimengClient, Record
 
 log = logging.getLogger(__name__)
 
 TICK = 0.2  # seconds between two passes of the loop
 SCAN_INTERVAL = 1.0  # seconds between two looks at the unfinished index
-FINAL_REPOLLS = 2  # polls of a finished record that came without item_list
 RENDER_ATTEMPTS = 3  # the images are paid for: their download is retried
-
-
-@dataclass
-class Tracked:
-    """A running job this worker polls."""
-
-    job_id: str
-    account: str
-    token: str
-    history_id: str
-    model: str
-    accepted_at: float  # Unix seconds (the same on every worker)
-    deadline: float
-    progress: schedule.Progress
-    urls: list[str] = field(default_factory=list)
-    due: float = 0.0  # Unix seconds of the next poll
-    last_growth: float = 0.0
-    final_repolls: int = 0
-    done: bool = False  # Jimeng called the record finished
-    stage: str = "unknown"
 
 
 class Poller:
@@ -336,38 +315,13 @@ class Poller:
 
     def observe(self, tracked: Tracked, record: Record, now: float) -> None:
         """Apply one poll's record to its job: progress, an end, or a next poll."""
-        age = now - tracked.accepted_at
-        position = record.queue.position if record.queue else None
-        # the poll before this one (the acceptance, for a first poll): a task
-        # done at a first poll that came too late teaches an earlier first poll
-        previous = tracked.progress.last_poll if tracked.progress.polls else 0.0
-        tracked.progress.observe(age, record.stage, len(record.urls), position)
-        grew = len(record.urls) > len(tracked.urls)
-        if grew:
-            tracked.urls, tracked.last_growth = list(record.urls), now
-        if grew or record.stage != tracked.stage:
-            tracked.stage = record.stage
+        reading = read(tracked, record, now, self.stall, self.durations, self.settings)
+        if reading.changed:
             self._progress(tracked, record)
-        if record.failed:
-            self._end(tracked, record.error(tracked.history_id))
-        elif (
-            record.done
-            and not record.has_items
-            and tracked.final_repolls < FINAL_REPOLLS
-        ):
-            tracked.final_repolls += 1  # finished, but the images were not listed
-            tracked.due = now + self.settings.finishing_interval
-        elif record.done or len(tracked.urls) >= tracked.progress.expected:
-            tracked.done = record.done
-            self._learn(tracked, age, previous)
-            self._end(tracked, None)
-        elif tracked.urls and now - tracked.last_growth > self.stall:
-            self._end(tracked, None)  # stalled: deliver what was paid for
-        else:
-            wait = schedule.next_poll(
-                tracked.model, tracked.progress, self.durations, self.settings
-            )
-            tracked.due = now + wait
+        if reading.duration is not None:
+            self.durations.add(tracked.model, reading.duration)
+        if reading.ended:
+            self._end(tracked, reading.error)
 
     def _check_deadline(self, tracked: Tracked, now: float) -> None:
         if now < tracked.deadline or tracked.job_id not in self.tracked:
@@ -391,13 +345,6 @@ class Poller:
             progress["queue_position"] = record.queue.position
             progress["queue_length"] = record.queue.length
         self.jobs.update(tracked.job_id, progress=progress, urls=tracked.urls)
-
-    def _learn(self, tracked: Tracked, age: float, previous: float) -> None:
-        """Learn the task's duration: midway between the last poll that found
-        it unfinished and this one, so the polling lag is not learned."""
-        progress = tracked.progress
-        finished = (previous + age) / 2
-        self.durations.add(tracked.model, finished - (progress.processing_since or 0))
 
     def _end(self, tracked: Tracked, error: APIError | None) -> None:
         """Finish the job: the images if there are any (paid for: never

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from jimeng_api.poller import Tracked
 from jimeng_api.schedule import Progress
+from jimeng_api.tracking import Tracked
 from jimeng_api.upstream.records import parse_record
 from tests.conftest import raw_record, services, submitter_of, wait_for
 from tests.factories import URLS, accepted, bearer, envelope, in_turn
