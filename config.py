@@ -187,7 +187,7 @@ class Config:
     JIMENG_DRAFT_MIN_VERSION = _str("JIMENG_DRAFT_MIN_VERSION", "3.0.2")
     # per-model draft versions, e.g. "jimeng-5.0=3.3.20,jimeng-4.7=3.3.12"
     JIMENG_DRAFT_VERSIONS = _list("JIMENG_DRAFT_VERSIONS")
-    # pixel sizes per ratio and tier, over the built-in table (catalog.py),
+    # pixel sizes per ratio and tier, over the built-in table (jimeng_api/sizes.py),
     # e.g. "3:4/1k=768x1024,21:9/2k=3024x1296"
     JIMENG_SIZE_TABLE = _list("JIMENG_SIZE_TABLE")
     # the cookies sent with every call; {session} is the account's session id,

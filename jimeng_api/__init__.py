@@ -12,7 +12,6 @@ from flask_cors import CORS
 from config import Config, get_config, validate
 
 from .api import blueprints
-from .catalog import size_table
 from .errors import (
     PayloadTooLargeError,
     ServiceUnavailableError,
@@ -22,6 +21,7 @@ from .errors import (
 from .extensions import init_services
 from .logs import init_request_logging
 from .security import init_security_headers
+from .sizes import size_table
 from .store import StoreError
 
 __version__ = "1.0.0"

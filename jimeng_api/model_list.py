@@ -16,8 +16,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .catalog import RESOLUTIONS, Model, list_models
+from .catalog import Model, list_models
 from .errors import APIError
+from .sizes import RESOLUTIONS
 from .store import Store, StoreError
 from .upstream import JimengClient
 from .upstream.video import VIDEO_MODELS

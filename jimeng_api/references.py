@@ -28,7 +28,6 @@ import base64
 import binascii
 import hashlib
 import io
-import math
 import re
 import uuid
 import warnings
@@ -42,7 +41,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError, features
 
 from config import ConfigError, _bool, _int, _str, _url
 
-from .catalog import RATIOS, Model
+from .catalog import Model
 from .errors import APIError, InvalidRequestError, PayloadTooLargeError
 from .fetcher import SafeFetcher, in_parallel
 from .fetchlimits import gevent_active, sniff_image
@@ -431,17 +430,3 @@ def forget(store: Store, entries: Sequence[Mapping[str, Any]]) -> None:
     for entry in entries:
         if entry.get("key"):
             store.delete_key(entry["key"])
-
-
-# --- the size a reference suggests ----------------------------------------------------
-
-
-def nearest_ratio(width: int, height: int) -> str:
-    """The site's ratio closest to width/height (log scale), for ``size: auto``."""
-    target = math.log(max(width, 1) / max(height, 1))
-
-    def distance(ratio: str) -> float:
-        a, b = ratio.split(":")
-        return abs(target - math.log(int(a) / int(b)))
-
-    return min(RATIOS, key=distance)

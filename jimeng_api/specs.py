@@ -12,14 +12,10 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from .catalog import ImageSize, Model, get_model, resolve_size, size_table
+from .catalog import Model, get_model
 from .errors import InvalidRequestError
-from .references import (
-    QUALITY_ALIASES,
-    nearest_ratio,
-    quality_tiers,
-    require_image_to_image,
-)
+from .references import QUALITY_ALIASES, quality_tiers, require_image_to_image
+from .sizes import ImageSize, nearest_ratio, resolve_size, size_table
 from .upstream import Draft
 
 MAX_N_PER_SUBMIT = 4  # the web UI offers 1-4 per submit (protocol-2026-12 §4)

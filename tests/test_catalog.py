@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from jimeng_api import catalog
-from jimeng_api.catalog import (
+from jimeng_api import catalog, sizes
+from jimeng_api.catalog import get_model, list_models
+from jimeng_api.errors import InvalidRequestError, NotFoundError
+from jimeng_api.sizes import (
     ImageSize,
-    get_model,
-    list_models,
     parse_model_suffix,
     resolve_size,
     size_from_suffix,
 )
-from jimeng_api.errors import InvalidRequestError, NotFoundError
 
 MODEL_KEYS = {
     "jimeng-5.0": "high_aes_general_v50",
@@ -131,13 +130,13 @@ TABLE_CASES = [
 def test_ratio_resolution_table(ratio, res, dims, code):
     size = resolve_size(V40, ratio=ratio, resolution=res)
     assert size == ImageSize(*dims, code, res, ratio)
-    assert catalog.SIZE_TABLE[ratio, res] == dims
+    assert sizes.SIZE_TABLE[ratio, res] == dims
 
 
 def test_ratio_codes_and_4k_codes():
-    assert catalog.RATIOS == {r: code for r, *_, code in TABLE}
+    assert sizes.RATIOS == {r: code for r, *_, code in TABLE}
     codes = [
-        resolve_size(V40, ratio=r, resolution="4k").image_ratio for r in catalog.RATIOS
+        resolve_size(V40, ratio=r, resolution="4k").image_ratio for r in sizes.RATIOS
     ]
     assert sorted(codes) == list(range(101, 109))
 
@@ -260,7 +259,7 @@ def test_invalid_sizes_name_the_param(kwargs, param):
 def test_unknown_ratio_lists_valid_ones():
     with pytest.raises(InvalidRequestError) as info:
         resolve_size(V40, ratio="5:4")
-    assert all(ratio in info.value.message for ratio in catalog.RATIOS)
+    assert all(ratio in info.value.message for ratio in sizes.RATIOS)
 
 
 @pytest.mark.parametrize(

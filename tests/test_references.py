@@ -18,7 +18,7 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from jimeng_api import references
+from jimeng_api import references, sizes
 from jimeng_api.catalog import get_model
 from jimeng_api.errors import InvalidRequestError, PayloadTooLargeError
 
@@ -342,7 +342,7 @@ def test_quality_picks_the_tier_and_a_reference_the_ratio(app):
     made = spec(references=wide, size_params={"size": "auto"})
     assert (made["draft"]["image_ratio"], made["size"]) == (3, "2560x1440")
     assert made["quality"] == "medium" and made["references"] == wide
-    assert references.nearest_ratio(1000, 1000) == "1:1"
+    assert sizes.nearest_ratio(1000, 1000) == "1:1"
     with pytest.raises(InvalidRequestError):
         references.require_image_to_image(get_model("jimeng-1.4"), 1)
 

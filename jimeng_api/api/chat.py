@@ -11,11 +11,12 @@ from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
 from ..auth import caller
-from ..catalog import get_model, parse_model_suffix, size_from_suffix, size_table
+from ..catalog import get_model
 from ..errors import InvalidRequestError
 from ..references import Source
 from ..results import markdown_image, partial_note, usage
 from ..schemas import chat_completion_schema, load_json
+from ..sizes import parse_model_suffix, size_from_suffix, size_table
 from ..specs import clean_prompt
 from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
 from ..upstream.video import is_video_model
