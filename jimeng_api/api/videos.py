@@ -18,12 +18,9 @@ body (the status line was sent already); its task stays collectable.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
@@ -45,6 +42,7 @@ from ..schemas_videos import (
 )
 from ..specs import clean_prompt
 from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
+from ..video_files import forget_video_file, video_file
 from ..videos import POLL_AFTER_MS, video_object, video_spec
 from .waiting import (
     accepted,
@@ -59,7 +57,6 @@ bp = Blueprint("videos", __name__, url_prefix="/v1/videos")
 
 MAX_LIMIT = 100
 MAX_SCAN = 1000  # jobs of the caller looked at for one list
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 KEEPALIVE = b"\n"
 
 
@@ -120,7 +117,7 @@ def delete_video(video_id: str) -> ResponseReturnValue:
     who = caller()
     _video_job(who, video_id)
     get_jobs().delete_for(who, video_id)
-    _cache_path(video_id).unlink(missing_ok=True)
+    forget_video_file(current_app.config, video_id)
     return {"id": video_id, "object": "video.deleted", "deleted": True}
 
 
@@ -141,7 +138,12 @@ def download_video(video_id: str) -> ResponseReturnValue:
             f"GET /v1/videos/{video_id} until it is completed.",
             code="video_not_ready",
         )
-    path = _cached(job)
+    path = video_file(
+        job,
+        current_app.config,
+        get_fetcher(),
+        get_generations().download_proxy(job),  # the account's proxy, if any
+    )
     response = send_file(
         path,
         mimetype="video/mp4",
@@ -402,44 +404,3 @@ def _limit(raw: str) -> int:
             f"limit must be an integer from 1 to {MAX_LIMIT}.", param="limit"
         )
     return int(raw)
-
-
-# --- the MP4 beside the store -------------------------------------------------
-
-
-def _cache_path(video_id: str) -> Path:
-    safe = "".join(c for c in video_id if c.isalnum() or c == "_")[:80]
-    return Path(current_app.config["DATA_DIR"]) / "videos" / f"{safe}.mp4"
-
-
-def _cached(job: dict[str, Any]) -> Path:
-    """The job's MP4 on disk, fetched from Jimeng's CDN the first time."""
-    path = _cache_path(job["id"])
-    if path.exists():
-        return path
-    config = current_app.config
-    limit = int(config.get("VIDEO_FETCH_MAX_BYTES") or DEFAULT_MAX_BYTES)
-    fetched = get_fetcher().fetch(
-        job["urls"][0],
-        purpose="video",
-        accept=("video/",),
-        max_bytes=limit,
-        proxy=get_generations().download_proxy(job),  # the account's, if any
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _prune(path.parent, config["JOB_TTL"])
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as out:
-        out.write(fetched.content)
-    os.replace(out.name, path)
-    return path
-
-
-def _prune(folder: Path, ttl: float) -> None:
-    """Drop the files of jobs that expired (kept as long as the job is)."""
-    cutoff = time.time() - ttl
-    for old in folder.glob("*"):
-        try:
-            if old.stat().st_mtime < cutoff:
-                old.unlink()
-        except OSError:
-            pass
