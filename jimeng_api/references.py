@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import io
 import re
-import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,7 +43,6 @@ from .catalog import Model
 from .errors import APIError, InvalidRequestError, PayloadTooLargeError
 from .fetcher import SafeFetcher, in_parallel
 from .fetchlimits import gevent_active, sniff_image
-from .store import Store
 
 T = TypeVar("T")
 
@@ -380,53 +377,3 @@ def prepare_all(
     if len(sources) <= 1:
         return [one(s) for s in sources]
     return in_parallel(one, sources, FETCH_CONCURRENCY)
-
-
-# --- waiting in the store for the submit ---------------------------------------------
-
-
-def describe(
-    prepared: Sequence[Prepared], default_strength: float
-) -> list[dict[str, Any]]:
-    """The spec's ``references`` entries (``stash`` adds where the bytes wait)."""
-    return [
-        {
-            "mime": item.mime,
-            "width": item.width,
-            "height": item.height,
-            "bytes": len(item.data),
-            "sha256": hashlib.sha256(item.data).hexdigest(),
-            "param": item.param,
-            "strength": default_strength if item.strength is None else item.strength,
-        }
-        for item in prepared
-    ]
-
-
-def stash(
-    store: Store,
-    entries: Sequence[dict[str, Any]],
-    prepared: Sequence[Prepared],
-    ttl: float,
-) -> None:
-    """Keep the bytes in the store until the submit; name the key in each entry."""
-    for entry, item in zip(entries, prepared, strict=True):
-        entry["key"] = "ref:" + uuid.uuid4().hex
-        store.set_key(entry["key"], base64.b64encode(item.data).decode("ascii"), ttl)
-
-
-def load(store: Store, entry: Mapping[str, Any]) -> bytes | None:
-    """The bytes of one stashed reference (None once expired or corrupted)."""
-    text = store.get_key(entry["key"]) if entry.get("key") else None
-    if text is None:
-        return None
-    data = base64.b64decode(text)
-    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
-        return None
-    return data
-
-
-def forget(store: Store, entries: Sequence[Mapping[str, Any]]) -> None:
-    for entry in entries:
-        if entry.get("key"):
-            store.delete_key(entry["key"])

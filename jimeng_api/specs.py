@@ -60,7 +60,7 @@ def image_spec(
 ) -> dict[str, Any]:
     """Resolve the model and size and build the upstream draft.
 
-    *references* (``references.stash`` entries) make it an image-to-image
+    *references* (``reference_stash.stash`` entries) make it an image-to-image
     draft; *quality* picks the resolution tier when no size says one."""
     model = get_model(model_name or config["DEFAULT_MODEL"])
     if references:

@@ -36,8 +36,8 @@ from .errors import (
     UpstreamTimeoutError,
 )
 from .jobs import Jobs
-from .references import forget as forget_references
-from .references import load as load_reference
+from .reference_stash import forget as forget_references
+from .reference_stash import load as load_reference
 from .references import setting
 from .sealing import Sealer
 from .upstream import (

@@ -31,14 +31,13 @@ from ..errors import InvalidRequestError
 from ..extensions import get_fetcher, get_generations, get_store
 from ..image_stream import image_events
 from ..jobs import Caller
+from ..reference_stash import describe, stash
 from ..references import (
     Source,
-    describe,
     prepare_all,
     require_image_to_image,
     setting,
     sources_from_json,
-    stash,
     too_large,
 )
 from ..schemas import load_json, read_json_object

@@ -27,7 +27,7 @@ from flask import Blueprint, Response, current_app, request, send_file
 from flask.typing import ResponseReturnValue
 from marshmallow import Schema
 
-from .. import references
+from .. import reference_stash, references
 from ..auth import caller
 from ..errors import APIError, InvalidRequestError, NotFoundError
 from ..extensions import get_fetcher, get_generations, get_jobs, get_store
@@ -360,8 +360,8 @@ def _spec(
     if frames:
         prepared = references.prepare_all(frames, get_fetcher(), config)
         ttl = config["GENERATION_TIMEOUT"] + 300
-        entries = references.describe(prepared, 0.5)
-        references.stash(get_store(), entries, prepared, ttl)
+        entries = reference_stash.describe(prepared, 0.5)
+        reference_stash.stash(get_store(), entries, prepared, ttl)
         spec["references"] = entries
     return spec
 
