@@ -9,6 +9,8 @@ import logging
 import multiprocessing
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,6 +25,8 @@ from jimeng_api.store.memory import MemoryStore
 from jimeng_api.store.redis import RedisStore
 from jimeng_api.store.sqlite import SqliteStore
 from tests.redis_server import free_port, redis_installed, start_redis, stop_redis
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SHORT = 0.2  # a TTL that runs out within a test
 WAIT = 0.3  # sleeping this long lets SHORT run out
@@ -660,3 +664,42 @@ def test_processes_create_one_sqlite_file_together(tmp_path):
     for round_no in range(OPEN_ROUNDS):
         with closing(SqliteStore(str(tmp_path / f"{round_no}.db"))) as store:
             assert [store.get_key(f"k{i}") for i in range(count)] == ["v"] * count
+
+
+WAITER = """
+from gevent import monkey; monkey.patch_all()
+import sqlite3, sys, time, gevent
+from jimeng_api.store.sqlite import SqliteStore
+path = sys.argv[1]
+store = SqliteStore(path)
+store.incr("warm", 60)
+holder = sqlite3.connect(path, isolation_level=None)
+holder.execute("BEGIN IMMEDIATE")  # another process's writer, as far as SQLite knows
+ticks = []
+def tick():
+    for _ in range(30):
+        gevent.sleep(0.01)
+        ticks.append(time.monotonic())
+def write():
+    store.incr("hits", 60)
+    ticks.append("written")
+def release():
+    gevent.sleep(0.4)
+    holder.execute("COMMIT")
+gevent.joinall([gevent.spawn(tick), gevent.spawn(write), gevent.spawn(release)])
+print(sum(1 for t in ticks[: ticks.index("written")] if t != "written"))
+"""
+
+
+def test_a_sqlite_writer_waiting_for_the_lock_lets_other_greenlets_run(tmp_path):
+    """SQLite's own busy handler sleeps in C: under gevent the whole worker
+    stopped while another process held the write lock."""
+    result = subprocess.run(
+        [sys.executable, "-c", WAITER, str(tmp_path / "wait.db")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) >= 20  # ticks while the write waited 0.4 s

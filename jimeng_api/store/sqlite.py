@@ -3,18 +3,20 @@
 One connection per process, guarded by a lock (gevent patches ``threading``, so
 the lock also serialises greenlets); the connection is reopened when the process
 id changes, since gunicorn forks its workers. WAL mode lets readers run beside
-the one writer; ``busy_timeout`` makes a writer wait for another process instead
-of failing, and every read-modify-write runs in ``BEGIN IMMEDIATE``, which takes
+the one writer; every read-modify-write runs in ``BEGIN IMMEDIATE``, which takes
 the write lock before reading. Expiry is an ``expires_at`` column (Unix seconds,
 NULL: never) that every read filters on; ``purge()`` deletes what has run out,
 and writes call it every ``PURGE_EVERY`` seconds.
 
-A busy write blocks its whole gevent worker for up to ``BUSY_TIMEOUT_MS``: the
-transactions here are a few statements each, so waits stay short.
+A writer waits for another process's write lock without blocking its worker:
+SQLite's own busy handler would sleep inside C, stopping every greenlet of the
+process, so ``busy_timeout`` is 0 and ``BEGIN IMMEDIATE`` is retried with
+``time.sleep`` (cooperative under gevent) for up to ``BUSY_TIMEOUT_MS``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import threading
@@ -28,6 +30,7 @@ from . import check_new_job, dump_job, load_job, merge_job, ttl_seconds
 from .base import UNFINISHED, Store, StoreError
 
 BUSY_TIMEOUT_MS = 5000
+BUSY_PAUSES = (0.0005, 0.001, 0.002, 0.005, 0.01)  # then 0.01 s each
 PURGE_EVERY = 60.0  # seconds between opportunistic purges (per process)
 LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
@@ -78,10 +81,10 @@ class SqliteStore(Store):
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA busy_timeout = 0")  # waits: _locked() below
             _use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+            _locked(lambda: conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
         except BaseException:
             conn.close()
             raise
@@ -98,7 +101,7 @@ class SqliteStore(Store):
         with self._lock:
             try:
                 conn = self._connection()
-                conn.execute(begin)
+                _locked(lambda: conn.execute(begin))
                 try:
                     yield conn
                     conn.execute("COMMIT")
@@ -116,9 +119,14 @@ class SqliteStore(Store):
         return self._tx()
 
     def _one(self, sql: str, args: tuple[Any, ...]) -> Any:
-        """Return the first row of a read query, or None."""
-        with self._tx("BEGIN") as db:
-            return db.execute(sql, args).fetchone()
+        """Return the first row of a read query, or None (in WAL mode a reader
+        meets a lock only while the file is being recovered: then it waits)."""
+
+        def read() -> Any:
+            with self._tx("BEGIN") as db:
+                return db.execute(sql, args).fetchone()
+
+        return _locked(read)
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> int:
         """Run one write statement; return how many rows it changed."""
@@ -361,18 +369,36 @@ def _after_fork_hook(store: SqliteStore) -> Any:
     return hook
 
 
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL mode (once per file). The switch can fail with
-    "database is locked" without waiting when workers open the file at the same
-    moment, so it is retried for up to ``BUSY_TIMEOUT_MS``."""
+def _is_locked(exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+    text = str(cause)
+    return isinstance(cause, sqlite3.OperationalError) and (
+        "locked" in text or "busy" in text
+    )
+
+
+def _locked(attempt: Any) -> Any:
+    """Run *attempt* until the file is not locked by another process, sleeping
+    between tries (a greenlet switch under gevent) for up to BUSY_TIMEOUT_MS."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+    for tries in itertools.count():
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
+            return attempt()
+        except (sqlite3.OperationalError, StoreError) as exc:
+            if not _is_locked(exc) or time.monotonic() > deadline:
                 raise
-            time.sleep(0.02)
+        time.sleep(BUSY_PAUSES[min(tries, len(BUSY_PAUSES) - 1)])
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL mode (once per file; workers that open it at the
+    same moment find it locked and wait)."""
+
+    def mode() -> str:
+        return conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
+
+    while _locked(mode) != "wal":
+        _locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
 
 
 def _first_readable(rows: Any, count: int) -> list[dict[str, Any]]:
