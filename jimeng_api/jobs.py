@@ -60,26 +60,58 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-class Notifier:
-    """Wakes the waiters of this process when a job changes (others poll)."""
+class Subscription:
+    """One waiter's view of a job's changes in this process."""
 
     def __init__(self) -> None:
-        self._events: dict[str, threading.Event] = {}
+        self._event = threading.Event()
+        self._job: dict[str, Any] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Whether the job changed (since the last call) within *timeout*."""
+        if not self._event.wait(max(0.0, timeout)):
+            return False
+        self._event.clear()
+        return True
+
+    def take(self) -> dict[str, Any] | None:
+        """The job as the last change left it (None: reread the store)."""
+        job, self._job = self._job, None
+        return job
+
+    def _changed(self, job: dict[str, Any] | None) -> None:
+        self._job = dict(job) if job is not None else None
+        self._event.set()
+
+
+class Notifier:
+    """Wakes the waiters of this process when a job changes, handing them the
+    job as the change left it (changes made elsewhere are found by rereading
+    the store)."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = {}
         self._lock = threading.Lock()
 
-    def wait(self, job_id: str, timeout: float) -> None:
+    def subscribe(self, job_id: str) -> Subscription:
+        subscription = Subscription()
         with self._lock:
-            event = self._events.setdefault(job_id, threading.Event())
-        event.wait(timeout)
-        with self._lock:
-            if self._events.get(job_id) is event and event.is_set():
-                del self._events[job_id]
+            self._subscribers.setdefault(job_id, set()).add(subscription)
+        return subscription
 
-    def notify(self, job_id: str) -> None:
+    def unsubscribe(self, job_id: str, subscription: Subscription) -> None:
         with self._lock:
-            event = self._events.pop(job_id, None)
-        if event is not None:
-            event.set()
+            waiting = self._subscribers.get(job_id)
+            if waiting is not None:
+                waiting.discard(subscription)
+                if not waiting:
+                    del self._subscribers[job_id]
+
+    def notify(self, job_id: str, job: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            waiting = list(self._subscribers.get(job_id, ()))
+        for subscription in waiting:
+            subscription._changed(job)
 
 
 class Jobs:
@@ -204,7 +236,7 @@ class Jobs:
     def update(self, job_id: str, **changes: Any) -> dict[str, Any] | None:
         changes["updated_at"] = time.time()
         job = self.store.update_job(job_id, changes)
-        self.notifier.notify(job_id)
+        self.notifier.notify(job_id, job)
         return job
 
     def finish(self, job_id: str, **changes: Any) -> dict[str, Any] | None:
@@ -214,7 +246,7 @@ class Jobs:
         changes.setdefault("phase", "done")
         changes.update(updated_at=now, completed_at=now, candidates=None, token=None)
         job = self.store.update_job(job_id, changes, ttl=self.ttl)
-        self.notifier.notify(job_id)
+        self.notifier.notify(job_id, job)
         if job is not None:
             metrics.job_finished(job["kind"], job["status"])
             metrics.generation_ended(job)
@@ -250,27 +282,35 @@ class Jobs:
         """
         end = time.monotonic() + timeout
         seen = job.get("updated_at")
-        yield job
-        while job["status"] not in FINISHED:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise still_running(job, timeout)
-            # reread often even when *tick* (the keep-alive) is long: another
-            # worker may poll this job and cannot notify us
-            reread = (
-                LOCAL_REREAD_INTERVAL
-                if self.polled_here(job["id"])
-                else WAIT_POLL_INTERVAL
-            )
-            self.notifier.wait(job["id"], min(left, tick or reread, reread))
-            latest = self.store.get_job(job["id"])
-            if latest is None:
-                raise NotFoundError("The task was deleted.", code="not_found")
-            if latest.get("updated_at") != seen:
-                job, seen = latest, latest.get("updated_at")
-                yield job
-            elif tick:
-                yield None
+        subscription = self.notifier.subscribe(job["id"])
+        try:
+            yield job
+            read_at = time.monotonic()
+            while job["status"] not in FINISHED:
+                now = time.monotonic()
+                if now >= end:
+                    raise still_running(job, timeout)
+                # reread the store even when nothing woke us: another worker
+                # may poll this job, and cannot notify us
+                reread = (
+                    LOCAL_REREAD_INTERVAL
+                    if self.polled_here(job["id"])
+                    else WAIT_POLL_INTERVAL
+                )
+                due = read_at + reread
+                changed = subscription.wait(min(end, due, now + (tick or reread)) - now)
+                latest = subscription.take() if changed else None
+                if latest is None and (changed or time.monotonic() >= due):
+                    latest, read_at = self.store.get_job(job["id"]), time.monotonic()
+                    if latest is None:
+                        raise NotFoundError("The task was deleted.", code="not_found")
+                if latest is not None and latest.get("updated_at") != seen:
+                    job, seen = latest, latest.get("updated_at")
+                    yield job
+                elif tick:
+                    yield None
+        finally:
+            self.notifier.unsubscribe(job["id"], subscription)
 
 
 def still_running(job: dict[str, Any], waited: float) -> APIError:

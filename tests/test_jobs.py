@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -530,3 +531,43 @@ def test_a_lease_another_worker_took_leaves_the_jobs_to_it(app, client, upstream
     polls = len(history.polls)
     time.sleep(0.3)
     assert len(history.polls) == polls  # the other worker polls it now
+
+
+# --- waiters ---------------------------------------------------------------------
+
+
+def _waiting(app):
+    from jimeng_api.jobs import Caller
+
+    jobs = services(app)["jobs"]
+    job, _ = jobs.create(Caller("owner-x", None), "images", {"n": 1}, sealed=None)
+    jobs.polled_here = lambda job_id: True  # rereads every 5 s only
+    reads = []
+    get_job = jobs.store.get_job
+    jobs.store.get_job = lambda job_id: reads.append(job_id) or get_job(job_id)
+    return jobs, job, reads
+
+
+def test_a_waiter_gets_each_change_of_its_process_without_a_store_read(app):
+    jobs, job, reads = _waiting(app)
+    waiter = jobs.wait(job, timeout=10)
+    assert next(waiter)["status"] == "queued"
+    # the change comes while the waiter's consumer is busy: it is not lost
+    jobs.update(job["id"], progress={"images": 1})
+    started = time.monotonic()
+    assert next(waiter)["progress"] == {"images": 1}
+    threading.Timer(0.1, lambda: jobs.finish(job["id"], status="completed")).start()
+    assert next(waiter)["status"] == "completed"
+    assert time.monotonic() - started < 1.0  # not the 5 s reread
+    assert reads == []
+
+
+def test_a_waiter_rereads_when_another_process_changes_the_job(app):
+    jobs, job, reads = _waiting(app)
+    jobs.polled_here = lambda job_id: False  # polled elsewhere: every 0.5 s
+    waiter = jobs.wait(job, timeout=10)
+    next(waiter)
+    jobs.store.update_job(job["id"], {"status": "completed", "updated_at": 1.0})
+    started = time.monotonic()
+    assert next(waiter)["status"] == "completed"
+    assert time.monotonic() - started < 1.5 and reads
