@@ -1,7 +1,8 @@
 """SafeFetcher: the one way this server fetches a URL it did not build itself.
 
 CDN images and videos Jimeng returns, reference images users send, webhooks: each
-goes through the same steps (see ``urlcheck`` for the parsing and address rules):
+goes through the same steps (see ``urlcheck`` for the parsing and address
+rules, ``fetchconn`` for the connection, ``fetchlimits`` for the deadline):
 
 1. parse the URL strictly and, where the purpose needs one, check the host
    against ``IMAGE_FETCH_ALLOWED_HOSTS`` (plus the host of ``JIMENG_BASE_URL``);
@@ -21,15 +22,12 @@ only ``scheme://host[:port]``, never a path, a query or credentials.
 
 from __future__ import annotations
 
-import base64
-import http.client
 import ipaddress
 import socket
-import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import gevent
 import gevent.pool
@@ -40,14 +38,12 @@ from .errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
+from .fetchconn import FetchFailed, Resolved, exchange, tls_context
 from .fetchlimits import Budget, Deadline, DeadlineExceeded, sniff_image
 from .urlcheck import PrivateAllowlist, Target, URLRejected, host_matches, parse_url
 from .urlcheck import normalise_entries as _normalise_entries
 
-CHUNK = 65536
 MAX_REDIRECTS = 3
-POST_RESPONSE_CAP = 64 * 1024
-USER_AGENT = "jimeng-api/1.0"
 
 
 @dataclass(frozen=True)
@@ -74,15 +70,6 @@ PURPOSES = {
     "reference": Purpose(allowlisted=False, user_supplied=True, noun="an image"),
     "webhook": Purpose(allowlisted=False, user_supplied=True, noun="a webhook"),
 }
-
-
-class FetchFailed(Exception):
-    """Why a fetch failed: ``kind`` picks the API error, ``message`` is safe."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind  # refused | failed | timeout | too_large | not_image
-        self.message = message
 
 
 def in_parallel(work: Callable[[Any], Any], items: Sequence[Any], limit: int) -> list:
@@ -115,7 +102,7 @@ class SafeFetcher:
         self.timeout = float(config["IMAGE_FETCH_TIMEOUT"])
         self.max_bytes = int(config["IMAGE_FETCH_MAX_BYTES"])
         self.response_max_bytes = int(config.get("IMAGE_RESPONSE_MAX_BYTES", 2**26))
-        self.tls = _tls_context()
+        self.tls = tls_context()
 
     # --- public API ---
 
@@ -184,8 +171,8 @@ class SafeFetcher:
         try:
             with deadline.running():
                 target = self.check(url, kind, allow_private=allow_private)
-                status, _ = self._exchange(
-                    "POST", target, deadline, body=body, headers=dict(headers)
+                status, _ = exchange(
+                    "POST", target, deadline, self.tls, body=body, headers=dict(headers)
                 )
         except FetchFailed as failure:
             raise self._error(failure, kind, None) from None
@@ -213,7 +200,7 @@ class SafeFetcher:
 
     def check(
         self, url: str, kind: Purpose, *, allow_private: bool = False
-    ) -> _Resolved:
+    ) -> Resolved:
         """Parse *url* and check its host and addresses; return the target with
         ``resolved`` (the address to connect to) set."""
         try:
@@ -226,7 +213,7 @@ class SafeFetcher:
                 f"the host of {target.origin} is not in IMAGE_FETCH_ALLOWED_HOSTS",
             )
         address = self._resolve(target, kind, allow_private)
-        return _Resolved(target.scheme, target.host, target.port, target.path, address)
+        return Resolved(target.scheme, target.host, target.port, target.path, address)
 
     def _resolve(self, target: Target, kind: Purpose, allow_private: bool) -> str:
         """Resolve once; return the first address the policy allows."""
@@ -261,10 +248,11 @@ class SafeFetcher:
         """GET, following at most MAX_REDIRECTS redirects (each checked anew)."""
         for _ in range(MAX_REDIRECTS + 1):
             target = self.check(url, kind)
-            status, response = self._exchange(
+            status, response = exchange(
                 "GET",
                 target,
                 deadline,
+                self.tls,
                 limit=limit,
                 accept=accept,
                 budget=budget,
@@ -277,74 +265,6 @@ class SafeFetcher:
                 raise FetchFailed("failed", f"{target.origin} answered HTTP {status}")
             return Fetched(response.content, response.content_type, target.url)
         raise FetchFailed("failed", f"more than {MAX_REDIRECTS} redirects")
-
-    def _exchange(
-        self,
-        method: str,
-        target: _Resolved,
-        deadline: Deadline,
-        *,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-        limit: int = POST_RESPONSE_CAP,
-        accept: Sequence[str] = (),
-        budget: Budget | None = None,
-        proxy: str | None = None,
-    ) -> tuple[int, _Response]:
-        """Send one request to the checked address and read the answer."""
-        conn = self._connect(target, deadline, proxy)
-        response: http.client.HTTPResponse | None = None
-        try:
-            conn.request(method, target.path, body=body, headers=_headers(headers))
-            response = conn.getresponse()
-            result = _receive(method, response, target, deadline, limit, accept, budget)
-            if deadline.expired:  # the watchdog cut the socket: EOF is not an end
-                raise DeadlineExceeded()
-            return response.status, result
-        except (OSError, http.client.HTTPException) as exc:
-            if deadline.expired:
-                raise DeadlineExceeded() from None
-            name = type(exc).__name__
-            raise FetchFailed("failed", f"{target.origin} failed ({name})") from None
-        finally:
-            if response is not None:
-                response.close()
-            conn.close()
-
-    def _connect(
-        self, target: _Resolved, deadline: Deadline, proxy: str | None = None
-    ) -> http.client.HTTPConnection:
-        """Open a connection to ``target.address`` that speaks to ``target.host``
-        (through *proxy*, to that same address, when one is given)."""
-        try:
-            if proxy:
-                sock = _open_via_proxy(proxy, target, deadline.remaining())
-            else:
-                sock = _open_socket(target.address, target.port, deadline.remaining())
-        except OSError as exc:
-            if deadline.expired:
-                raise DeadlineExceeded() from None
-            reason = type(exc).__name__
-            if proxy:  # never name the proxy: it may carry credentials
-                raise FetchFailed(
-                    "failed", f"{target.origin}: the account's proxy failed ({reason})"
-                ) from None
-            raise FetchFailed(
-                "failed", f"{target.origin} is unreachable ({reason})"
-            ) from None
-        deadline.watch(sock)
-        conn = http.client.HTTPConnection(target.host, target.port)
-        try:
-            if target.scheme == "https":
-                sock = self.tls.wrap_socket(sock, server_hostname=target.host)
-        except (OSError, ssl.SSLError) as exc:
-            sock.close()
-            raise FetchFailed(
-                "failed", f"{target.origin}: TLS failed ({type(exc).__name__})"
-            ) from None
-        sock.settimeout(deadline.remaining())
-        conn.sock = sock
-        return conn
 
     @staticmethod
     def _error(failure: FetchFailed, kind: Purpose, param: str | None) -> APIError:
@@ -362,158 +282,3 @@ class SafeFetcher:
         if failure.kind == "timeout":
             return UpstreamTimeoutError(message, code=code)
         return UpstreamError(message, code=code)
-
-
-@dataclass(frozen=True)
-class _Resolved(Target):
-    address: str = ""
-
-
-@dataclass(frozen=True)
-class _Response:
-    content: bytes
-    content_type: str
-    location: str
-
-
-def _receive(
-    method: str,
-    response: http.client.HTTPResponse,
-    target: Target,
-    deadline: Deadline,
-    limit: int,
-    accept: Sequence[str],
-    budget: Budget | None,
-) -> _Response:
-    """Read an answer: a redirect or error status (its body dropped), or the
-    body of a 200 checked against *accept* and read within *limit*."""
-    if method == "POST" or response.status != 200:
-        response.read(POST_RESPONSE_CAP)
-        return _Response(b"", "", response.getheader("Location") or "")
-    content_type = _media_type(response.getheader("Content-Type", ""))
-    if accept and not any(content_type.startswith(a) for a in accept):
-        message = f"{target.origin} sent Content-Type '{content_type}'"
-        raise FetchFailed("not_image", message)
-    content = _read_capped(response, limit, budget, target, deadline)
-    return _Response(content, content_type, "")
-
-
-def _headers(extra: Mapping[str, str] | None) -> dict[str, str]:
-    return {
-        "User-Agent": USER_AGENT,
-        "Accept": "*/*",
-        "Accept-Encoding": "identity",  # no decompression bombs
-        "Connection": "close",
-        **(extra or {}),
-    }
-
-
-def _media_type(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
-
-
-def _read_capped(
-    response: http.client.HTTPResponse,
-    limit: int,
-    budget: Budget | None,
-    target: Target,
-    deadline: Deadline,
-) -> bytes:
-    """Read the body, refusing it as soon as it passes *limit* (or the budget)."""
-    declared = response.getheader("Content-Length")
-    too_large = FetchFailed(
-        "too_large", f"{target.origin} sent more than {limit} bytes"
-    )
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    while chunk := response.read(CHUNK):
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        if budget is not None:
-            budget.take(len(chunk))
-        chunks.append(chunk)
-        deadline.remaining()
-    return b"".join(chunks)
-
-
-def _open_socket(address: str, port: int, timeout: float) -> socket.socket:
-    """Connect to the address literal itself: no second name resolution."""
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(timeout)
-        sock.connect((address, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-def _open_via_proxy(proxy: str, target: Target, timeout: float) -> socket.socket:
-    """Connect to the checked address (not the name: DNS cannot steer the
-    proxy elsewhere) through an account's proxy: SOCKS4/5 via PySocks (the
-    ``requests[socks]`` extra), HTTP(S) via CONNECT."""
-    parts = urlsplit(proxy)
-    scheme = parts.scheme.lower()
-    user = unquote(parts.username or "") or None
-    password = unquote(parts.password or "") or None
-    address = getattr(target, "address", "") or target.host
-    if scheme.startswith("socks"):
-        import socks  # PySocks
-
-        kind = socks.SOCKS4 if scheme.startswith("socks4") else socks.SOCKS5
-        try:
-            return socks.create_connection(
-                (address, target.port),
-                timeout=timeout,
-                proxy_type=kind,
-                proxy_addr=parts.hostname,
-                proxy_port=parts.port or 1080,
-                proxy_rdns=False,
-                proxy_username=user,
-                proxy_password=password,
-            )
-        except socks.ProxyError as exc:
-            raise OSError(f"SOCKS: {type(exc).__name__}") from None
-    default_port = 443 if scheme == "https" else 80
-    sock = socket.create_connection(
-        (parts.hostname, parts.port or default_port), timeout
-    )
-    try:
-        if scheme == "https":
-            sock = _tls_context().wrap_socket(sock, server_hostname=parts.hostname)
-        where = (
-            f"[{address}]:{target.port}"
-            if ":" in address
-            else f"{address}:{target.port}"
-        )
-        head = [f"CONNECT {where} HTTP/1.1", f"Host: {where}"]
-        if user is not None:
-            pair = f"{user}:{password or ''}".encode()
-            head.append("Proxy-Authorization: Basic " + base64.b64encode(pair).decode())
-        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            chunk = sock.recv(4096)
-            if not chunk or len(answer) > 16384:
-                raise OSError("the proxy closed the tunnel")
-            answer += chunk
-        status = answer.split(b"\r\n", 1)[0].split()
-        if len(status) < 2 or status[1] != b"200":
-            raise OSError("the proxy refused the tunnel")
-        return sock
-    except BaseException:
-        sock.close()
-        raise
-
-
-def _tls_context() -> ssl.SSLContext:
-    """Certificate-checking TLS, with certifi's roots when installed (as requests)."""
-    try:
-        import certifi
-
-        return ssl.create_default_context(cafile=certifi.where())
-    except ImportError:  # pragma: no cover - certifi comes with requests
-        return ssl.create_default_context()

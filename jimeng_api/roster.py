@@ -2,7 +2,7 @@
 server's pool (``JIMENG_SESSION_IDS`` plus ``JIMENG_SESSION_FILE``, reread on
 SIGHUP or when the file changes).
 
-A pool entry is a token (``upstream/sessions.py``: a session id or cookie
+A pool entry is a token (``upstream/tokens.py``: a session id or cookie
 string, maybe ``us-``/``hk-``/``jp-``/``sg-``-prefixed, maybe ``proxy@``-
 prefixed). A file line may also name its site and proxy in leading columns::
 
@@ -37,10 +37,9 @@ from serving import redact
 from . import metrics
 from .errors import AuthenticationError, InvalidRequestError
 from .logs import token_id
-from .upstream.sessions import (
-    CN,
+from .upstream.sites import CN, REGIONS
+from .upstream.tokens import (
     PROXY_SCHEMES,
-    REGIONS,
     InvalidProxyError,
     account_id,
     join_token,

@@ -11,7 +11,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validates
 from marshmallow.validate import Length, OneOf, Range
 
 from .errors import InvalidRequestError
-from .upstream.sessions import SESSION_ID
+from .upstream.tokens import SESSION_ID
 
 MAX_JSON_DEPTH = 64
 MAX_NAME_LENGTH = 128  # model ids, sizes, ratios

@@ -49,8 +49,10 @@ from .upstream import (
     account_id,
 )
 from .upstream.drafts import BlendDraft, BlendImage
-from .upstream.imagex import ImageUploader, refused_error
-from .upstream.video import NoVideoCreditsError, VideoDraft, load_draft, with_frames
+from .upstream.imagex import ImageUploader
+from .upstream.precheck import refused_error
+from .upstream.video import NoVideoCreditsError
+from .upstream.video_drafts import VideoDraft, load_draft, with_frames
 
 log = logging.getLogger(__name__)
 

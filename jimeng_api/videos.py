@@ -23,7 +23,8 @@ from dataclasses import asdict
 from typing import Any
 
 from .errors import InvalidRequestError
-from .upstream.video import RATIOS, VideoDraft, VideoModel, get_video_model
+from .upstream.video import RATIOS, VideoModel, get_video_model
+from .upstream.video_drafts import VideoDraft
 
 OPENAI_SECONDS = (4, 8, 12)
 OPENAI_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")

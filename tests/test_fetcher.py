@@ -21,7 +21,8 @@ from jimeng_api.errors import (
     UpstreamError,
     UpstreamTimeoutError,
 )
-from jimeng_api.fetcher import SafeFetcher, sniff_image
+from jimeng_api.fetcher import SafeFetcher
+from jimeng_api.fetchlimits import sniff_image
 from jimeng_api.urlcheck import URLRejected, is_public, parse_url
 from tests.servers import ROOT
 

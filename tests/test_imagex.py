@@ -15,7 +15,7 @@ import responses
 from PIL import Image
 
 from jimeng_api import errors
-from jimeng_api.upstream import drafts, imagex
+from jimeng_api.upstream import drafts, imagex, sigv4
 from jimeng_api.upstream.drafts import BlendDraft, BlendImage, generate_body
 from simulator.draft import parse_generate
 from simulator.settings import SimSettings
@@ -48,12 +48,12 @@ def png(width=40, height=30, color=(10, 120, 200)) -> bytes:
 
 
 def test_sigv4_vector_1_apply_get():
-    headers = imagex.sigv4_headers("GET", APPLY, date="20250101T000000Z", **KEYS)
-    assert imagex.canonical_query(APPLY) == (
+    headers = sigv4.sigv4_headers("GET", APPLY, date="20250101T000000Z", **KEYS)
+    assert sigv4.canonical_query(APPLY) == (
         "Action=ApplyImageUpload&FileSize=12345&ServiceId=tb4s082cfz"
         "&Version=2018-08-01&s=k3j9x0q2ab"
     )
-    creq = imagex.canonical_request("GET", APPLY, headers, None)
+    creq = sigv4.canonical_request("GET", APPLY, headers, None)
     assert hashlib.sha256(creq.encode()).hexdigest() == (
         "31e11575045292df63b5fe5a9f773ba1ff5aafee6cbad84dffadca9a969becea"
     )
@@ -66,7 +66,7 @@ def test_sigv4_vector_1_apply_get():
 
 
 def test_sigv4_vector_2_commit_post():
-    headers = imagex.sigv4_headers(
+    headers = sigv4.sigv4_headers(
         "POST", COMMIT, date="20250101T000001Z", body=COMMIT_BODY, **KEYS
     )
     assert headers["x-amz-content-sha256"] == (
@@ -87,7 +87,7 @@ def test_crc32_vectors_are_lowercase_and_zero_padded():
 
 def test_query_values_that_would_need_encoding_are_refused():
     with pytest.raises(ValueError):
-        imagex.canonical_query({"Action": "Apply Image"})
+        sigv4.canonical_query({"Action": "Apply Image"})
 
 
 # --- the upload against the strict simulator -----------------------------------------

@@ -26,7 +26,8 @@ from config import TestingConfig
 from jimeng_api.errors import AuthenticationError, SessionExpiredError
 from jimeng_api.roster import parse_bearer
 from jimeng_api.upstream import JimengClient, ProxyUnreachableError, account_id
-from jimeng_api.upstream.client import PROXY_RETRIES, AlreadyClaimedError
+from jimeng_api.upstream.failures import AlreadyClaimedError
+from jimeng_api.upstream.transport import PROXY_RETRIES
 from simulator import SimSettings, run_simulator_in_thread
 from tests.conftest import wait_for
 from tests.factories import bearer, draft

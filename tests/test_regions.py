@@ -19,8 +19,9 @@ from jimeng_api import catalog
 from jimeng_api.errors import InvalidRequestError
 from jimeng_api.roster import parse_bearer, parse_pool_line, read_session_file
 from jimeng_api.upstream import JimengClient, account_id, describe, session_id
-from jimeng_api.upstream.client import sign
-from jimeng_api.upstream.sessions import Site, cookie_jar, region_of
+from jimeng_api.upstream.sites import Site
+from jimeng_api.upstream.tokens import cookie_jar, region_of
+from jimeng_api.upstream.transport import sign
 from simulator import SimSettings, run_simulator_in_thread
 from tests.factories import bearer, draft
 

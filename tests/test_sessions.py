@@ -1,5 +1,6 @@
-"""upstream/sessions.py: who an account is and what it sends (cookies, webId,
-Origin); tokens that are bare session ids or whole cookie strings."""
+"""upstream/tokens.py, sites.py and sessions.py: who an account is and what it
+sends (cookies, webId, Origin); tokens that are bare session ids or whole cookie
+strings."""
 
 from __future__ import annotations
 
@@ -14,13 +15,9 @@ import responses
 from config import TestingConfig
 from jimeng_api.roster import parse_bearer
 from jimeng_api.upstream import JimengClient, account_id, session_id
-from jimeng_api.upstream.sessions import (
-    SessionPool,
-    Site,
-    cookie_jar,
-    parse_cookie_string,
-    web_identity,
-)
+from jimeng_api.upstream.sessions import SessionPool
+from jimeng_api.upstream.sites import Site
+from jimeng_api.upstream.tokens import cookie_jar, parse_cookie_string, web_identity
 from tests.factories import draft
 
 COOKIES = "sessionid=abc123; ttwid=1%7Cxyz; odin_tt=deadbeef; passport_csrf_token=q"

@@ -19,7 +19,7 @@ from jimeng_api.upstream import (
     ParallelLimitError,
     sign,
 )
-from jimeng_api.upstream.sessions import web_identity
+from jimeng_api.upstream.tokens import web_identity
 from tests.conftest import raw_record
 from tests.factories import draft
 

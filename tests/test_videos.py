@@ -22,12 +22,11 @@ from jimeng_api.upstream.records import parse_record
 from jimeng_api.upstream.video import (
     VIDEO_MODELS,
     BrowserTokensRequiredError,
-    VideoDraft,
     get_video_model,
-    hq_urls,
-    video_body,
     video_submit_error,
 )
+from jimeng_api.upstream.video_drafts import VideoDraft, video_body
+from jimeng_api.upstream.video_items import hq_urls
 from jimeng_api.videos import (
     OPENAI_SECONDS,
     OPENAI_SIZES,

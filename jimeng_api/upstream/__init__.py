@@ -4,17 +4,17 @@ It imports neither Flask nor the layers above it (an import-linter contract in
 ``make test`` keeps it so).
 """
 
-from .client import (
+from .client import JimengClient
+from .drafts import Draft
+from .failures import (
     AlreadyClaimedError,
     AmbiguousSubmitError,
-    JimengClient,
     ParallelLimitError,
     ProxyUnreachableError,
-    sign,
 )
-from .drafts import Draft
 from .records import Record
-from .sessions import account_id, describe, region_of, session_id
+from .tokens import account_id, describe, region_of, session_id
+from .transport import sign
 
 __all__ = [
     "AlreadyClaimedError",

@@ -1,6 +1,6 @@
-"""Reference images upstream: the ImageX upload and the safety pre-check.
+"""Reference images upstream: the ImageX upload.
 
-Protocol doc §5.5 (four calls) and §5.6:
+Protocol doc §5.5 (four calls):
 
 1. ``POST /mweb/v1/get_upload_token`` (Jimeng, signed like every mweb call) →
    temporary ImageX keys (``AKTP…``/``STS2…``) and the ``service_id``;
@@ -11,9 +11,7 @@ Protocol doc §5.5 (four calls) and §5.6:
 4. ``POST <imagex>/?Action=CommitImageUpload&…`` (SigV4 over the JSON body, with
    ``x-amz-content-sha256``) → the ``image_uri`` the blend draft names.
 
-Then, on the CN site, the uploaded image's safety pre-check (``algo_proxy``): a
-refusal there (ret 2003, "risk not pass") is a content error; anything else it
-says is ignored, as the web client does.
+Then, on the CN site, the uploaded images' safety pre-check (``precheck.py``).
 
 The ImageX calls carry no Jimeng cookie: only the temporary keys. The upload
 host comes from Jimeng's own answer and is reached with the scheme of the
@@ -22,18 +20,14 @@ ImageX base URL (the simulator serves both on one plain-HTTP host).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import random
-import re
 import string
 import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -41,130 +35,23 @@ import gevent.pool
 import requests
 from requests.adapters import HTTPAdapter
 
-from ..errors import ContentFilteredError, UpstreamError, UpstreamTimeoutError
-from .client import JimengClient, sign
+from ..errors import UpstreamError, UpstreamTimeoutError
+from .client import JimengClient
+from .endpoints import UPLOAD_TOKEN
+from .precheck import is_refused
+from .sigv4 import amz_date, sigv4_headers
 
 log = logging.getLogger(__name__)
 
-UPLOAD_TOKEN = "/mweb/v1/get_upload_token"
-ALGO_PROXY = "/mweb/v1/algo_proxy"
-ALGORITHM = "AWS4-HMAC-SHA256"
 IMAGEX_VERSION = "2018-08-01"
-SERVICE = "imagex"
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 DEFAULT_SERVICE_ID = "tb4s082cfz"  # CN (§5.5, call 1)
 UPLOAD_CONCURRENCY = 4
-#: SigV4 query values are not re-encoded (§5.5): only these characters are safe
-_SAFE_VALUE = re.compile(r"[A-Za-z0-9._-]*")
 _BASE36 = string.digits + string.ascii_lowercase
-#: the §5.6 pre-check: which answers mean "this image is refused"
-RISK_RET = "2003"
-RISK_MESSAGES = ("risk not pass", "detected risk")
-BABI_PARAM = json.dumps(
-    {
-        "scenario": "image_video_generation",
-        "feature_key": "aigc_to_image",
-        "feature_entrance": "to-generate",
-        "feature_entrance_detail": "to-generate-algo_proxy",
-    },
-    separators=(",", ":"),
-)
-
-
-# --- signing (pure functions; the doc's test vectors check them) ---------------
 
 
 def crc32_hex(data: bytes) -> str:
     """The ``Content-CRC32`` value: zlib CRC-32, lower-case hex, zero-padded."""
     return f"{zlib.crc32(data) & 0xFFFFFFFF:08x}"
-
-
-def amz_date(now: float | None = None) -> str:
-    """``YYYYMMDD'T'HHMMSS'Z'`` (UTC) for ``x-amz-date``."""
-    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    return moment.strftime("%Y%m%dT%H%M%SZ")
-
-
-def canonical_query(params: Mapping[str, str]) -> str:
-    """Parameters sorted by key (byte order), ``k=v`` joined by ``&``; values
-    are sent and signed as they are, so only ``[A-Za-z0-9._-]`` is allowed."""
-    for key, value in params.items():
-        if not _SAFE_VALUE.fullmatch(key) or not _SAFE_VALUE.fullmatch(value):
-            raise ValueError(f"unsafe ImageX query parameter {key!r}")
-    return "&".join(f"{k}={params[k]}" for k in sorted(params))
-
-
-def signed_header_names(method: str, body: bytes | None) -> list[str]:
-    names = ["x-amz-date", "x-amz-security-token"]
-    if method.upper() == "POST" and body is not None:
-        names.insert(0, "x-amz-content-sha256")
-    return names
-
-
-def canonical_request(
-    method: str,
-    params: Mapping[str, str],
-    headers: Mapping[str, str],
-    body: bytes | None,
-) -> str:
-    """The SigV4 canonical request: URI ``/``, the signed headers in order."""
-    names = signed_header_names(method, body)
-    lines = "".join(f"{name}:{headers[name].strip()}\n" for name in names)
-    payload = hashlib.sha256(body).hexdigest() if body is not None else EMPTY_SHA256
-    return "\n".join(
-        [method.upper(), "/", canonical_query(params), lines, ";".join(names), payload]
-    )
-
-
-def credential_scope(date: str, region: str, service: str = SERVICE) -> str:
-    return f"{date[:8]}/{region}/{service}/aws4_request"
-
-
-def string_to_sign(date: str, scope: str, creq: str) -> str:
-    digest = hashlib.sha256(creq.encode("utf-8")).hexdigest()
-    return f"{ALGORITHM}\n{date}\n{scope}\n{digest}"
-
-
-def signing_key(secret: str, date: str, region: str, service: str = SERVICE) -> bytes:
-    key = ("AWS4" + secret).encode("utf-8")
-    for part in (date[:8], region, service, "aws4_request"):
-        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
-    return key
-
-
-def sigv4_headers(
-    method: str,
-    params: Mapping[str, str],
-    *,
-    access_key: str,
-    secret_key: str,
-    session_token: str,
-    region: str,
-    date: str,
-    body: bytes | None = None,
-    service: str = SERVICE,
-) -> dict[str, str]:
-    """Return the headers that sign one ImageX call (§5.5's SigV4 table):
-    ``x-amz-date``, ``x-amz-security-token``, ``x-amz-content-sha256`` (a POST
-    with a body) and ``authorization``."""
-    headers = {"x-amz-date": date, "x-amz-security-token": session_token}
-    if method.upper() == "POST" and body is not None:
-        headers["x-amz-content-sha256"] = hashlib.sha256(body).hexdigest()
-    creq = canonical_request(method, params, headers, body)
-    scope = credential_scope(date, region, service)
-    key = signing_key(secret_key, date, region, service)
-    signature = hmac.new(
-        key, string_to_sign(date, scope, creq).encode("utf-8"), hashlib.sha256
-    ).hexdigest()
-    names = ";".join(signed_header_names(method, body))
-    headers["authorization"] = (
-        f"{ALGORITHM} Credential={access_key}/{scope}, "
-        f"SignedHeaders={names}, Signature={signature}"
-    )
-    return headers
-
-
-# --- the upload --------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -466,76 +353,9 @@ class ImageUploader:
         if not self.safety_check or getattr(self._site(token), "dreamina", False):
             return None  # the CN site's check only
         for index, uri in enumerate(uris):
-            if self._refused(token, uri):
+            if is_refused(self.client, token, uri):
                 return index
         return None
-
-    def _refused(self, token: str, uri: str) -> bool:
-        body = json.dumps(
-            {
-                "scene": "image_face_ip",
-                "options": {"ip_check": True},
-                "req_key": "benchmark_test_user_upload_image_input",
-                "file_list": [{"file_uri": uri}],
-                "req_params": {},
-            },
-            separators=(",", ":"),
-        ).encode()
-        try:
-            response = self._algo_proxy(token, body)
-        except requests.RequestException as exc:
-            log.info("image safety check not reached (%s); ignored", type(exc).__name__)
-            return False
-        answer = _json(response)
-        if not isinstance(answer, dict):
-            return False
-        ret = str(answer.get("ret"))
-        message = str(answer.get("errmsg") or "").lower()
-        if ret == RISK_RET or any(m in message for m in RISK_MESSAGES):
-            return True
-        if ret != "0":
-            log.info("image safety check answered ret %s; ignored", ret[:20])
-        return False
-
-    def _algo_proxy(self, token: str, body: bytes) -> requests.Response:
-        """The pre-check call: an mweb call (signed, the account's cookie) with
-        the extra ``babi_param`` query the web client sends."""
-        client = self.client
-        session = client.sessions.get(token)
-        site = getattr(session, "jimeng_site", None) or client.site
-        now = int(time.time())
-        c = client.config
-        prepared = requests.PreparedRequest()
-        prepared.method = "POST"
-        prepared.url = (
-            client._url(ALGO_PROXY, session) + "&babi_param=" + quote(BABI_PARAM)
-        )
-        prepared.headers = session.headers.copy()
-        prepared.headers["Device-Time"] = str(now)
-        prepared.headers["Sign"] = sign(
-            ALGO_PROXY,
-            now,
-            c["JIMENG_PLATFORM_CODE"],
-            getattr(site, "app_version", None) or c["JIMENG_APP_VERSION"],
-            client.sign_affixes,
-        )
-        prepared.headers["Content-Type"] = "application/json"
-        prepared.headers["Content-Length"] = str(len(body))
-        prepared.body = body
-        prepared.hooks = {"response": []}
-        return session.send(
-            prepared,
-            timeout=client.timeout,
-            allow_redirects=False,
-            proxies=getattr(session, "jimeng_proxies", None) or {},
-        )
-
-
-def refused_error(index: int) -> ContentFilteredError:
-    return ContentFilteredError(
-        f"Jimeng's safety check refused reference image {index + 1}; nothing was "
-        "generated or charged."
-    )
 
 
 def _json(response: requests.Response) -> Any:

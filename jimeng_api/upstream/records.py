@@ -16,7 +16,8 @@ from ..errors import (
     GenerationFailedError,
     InsufficientQuotaError,
 )
-from .video import is_video_item, item_id, model_by_key, video_url
+from .video import model_by_key
+from .video_items import is_video_item, item_id, video_url
 
 PROCESSING = 20
 POST_PROCESSING = frozenset({42, 45})  # images appear one by one

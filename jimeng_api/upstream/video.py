@@ -1,9 +1,10 @@
-"""Video on Jimeng: the models, the video draft, its records and the HQ file.
+"""Video models on Jimeng: the catalogue, and what a refused video submit means.
 
-Protocol doc §6 (the draft, polling, ``get_local_item_list``) with the models,
-keys and benefit types of protocol-2026-12 §5. The catalogue is volatile (the
-site reads it from ``video_generate/get_common_config``): benefit types marked
-[I] below are inferred from the naming pattern the captures show, not seen.
+The models, keys and benefit types of protocol-2026-12 §5 (the draft is
+``video_drafts.py``, the files of finished videos ``video_items.py``). The
+catalogue is volatile (the site reads it from
+``video_generate/get_common_config``): benefit types marked [I] below are
+inferred from the naming pattern the captures show, not seen.
 
 Errors particular to video:
 - ``ret 4013`` (risk control) on a video submit fails fast with
@@ -17,13 +18,8 @@ Errors particular to video:
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from ..errors import (
     APIError,
@@ -31,11 +27,8 @@ from ..errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from .drafts import Draft, compact, component, wrap_draft
+from .video_drafts import VideoDraft
 
-LOCAL_ITEMS = "/mweb/v1/get_local_item_list"
-VIDEO_MIN_VERSION = "3.0.5"
-VIDEO_REFERER_PATH = "/ai-tool/generate?type=video"
 RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9")
 SEEDANCE_2_SECONDS = tuple(range(4, 16))  # any whole second 4-15
 ALL_RESOLUTIONS = ("480p", "720p", "1080p")
@@ -177,175 +170,6 @@ def model_by_key(key: str) -> VideoModel | None:
     return _BY_KEY.get(key)
 
 
-# --- the draft ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VideoDraft:
-    """What to generate, in upstream terms (stored with the job as a dict)."""
-
-    model_key: str
-    prompt: str
-    duration_ms: int
-    ratio: str
-    resolution: str
-    send_resolution: bool
-    benefit_type: str | None
-    seed: int
-    draft_version: str
-    min_version: str = VIDEO_MIN_VERSION
-    #: uploaded frames: ``{"uri", "width", "height"}`` (first; first + last)
-    first_frame: dict[str, Any] | None = None
-    end_frame: dict[str, Any] | None = None
-    kind: str = field(default="video")
-
-    @property
-    def function_mode(self) -> str:
-        return "first_last_frames"
-
-
-def load_draft(data: Mapping[str, Any]) -> Draft | VideoDraft:
-    """Rebuild the draft a job spec stores (``spec["draft"]``)."""
-    if data.get("kind") == "video":
-        return VideoDraft(**data)
-    return Draft(**data)
-
-
-def with_frames(
-    data: Mapping[str, Any], uris: list[str], sizes: list[Mapping[str, Any]]
-) -> VideoDraft:
-    """The stored video draft with the frames just uploaded for the account
-    that takes the job: the first is the first frame, a second the last."""
-    frames = [
-        {"uri": uri, "width": size.get("width"), "height": size.get("height")}
-        for uri, size in zip(uris, sizes, strict=True)
-    ]
-    return VideoDraft(
-        **{
-            **data,
-            "first_frame": frames[0] if frames else None,
-            "end_frame": frames[1] if len(frames) > 1 else None,
-        }
-    )
-
-
-def _uid() -> str:
-    return str(uuid.uuid4())
-
-
-def _frame(frame: Mapping[str, Any]) -> dict[str, Any]:
-    uri = frame["uri"]
-    return {
-        "format": "",
-        "height": int(frame.get("height") or 0),
-        "id": _uid(),
-        "image_uri": uri,
-        "name": "",
-        "platform_type": 1,
-        "source_from": "upload",
-        "type": "image",
-        "uri": uri,
-        "width": int(frame.get("width") or 0),
-    }
-
-
-def video_metrics_extra(d: VideoDraft) -> str:
-    """``metrics_extra`` (and ``video_task_extra``): the button the browser
-    pressed; ``sceneOptions`` is a JSON string inside the JSON string."""
-    key = d.model_key
-    scene: dict[str, Any] = {"type": "video", "scene": "BasicVideoGenerateButton"}
-    if d.send_resolution:
-        scene["resolution"] = d.resolution
-    scene.update(
-        modelReqKey=key,
-        videoDuration=d.duration_ms // 1000,
-        materialTypes=[],
-        reportParams={
-            "enterSource": "generate",
-            "vipSource": "generate",
-            "extraVipFunctionKey": f"{key}-{d.resolution}"
-            if d.send_resolution
-            else key,
-            "useVipFunctionDetailsReporterHoc": True,
-        },
-    )
-    return compact(
-        {
-            "promptSource": "custom",
-            "isDefaultSeed": 1,
-            "originSubmitId": _uid(),
-            "isRegenerate": False,
-            "enterFrom": "click",
-            "position": "page_bottom_box",
-            "functionMode": d.function_mode,
-            "sceneOptions": compact([scene]),
-        }
-    )
-
-
-def video_draft_content(d: VideoDraft, extra: str) -> str:
-    """The ``draft_content`` JSON string of a video draft (§6.2)."""
-    inputs: dict[str, Any] = {
-        "type": "",
-        "id": _uid(),
-        "min_version": d.min_version,
-        "prompt": d.prompt,
-        "video_mode": 2,
-        "fps": 24,
-        "duration_ms": d.duration_ms,
-    }
-    if d.send_resolution:
-        inputs["resolution"] = d.resolution
-    if d.first_frame:
-        inputs["first_frame_image"] = _frame(d.first_frame)
-    if d.end_frame:
-        inputs["end_frame_image"] = _frame(d.end_frame)
-    inputs["idip_meta_list"] = []
-    params = {
-        "type": "",
-        "id": _uid(),
-        "video_gen_inputs": [inputs],
-        "video_aspect_ratio": d.ratio,
-        "seed": d.seed,
-        "model_req_key": d.model_key,
-        "priority": 0,
-    }
-    gen_video = {
-        "id": _uid(),
-        "type": "",
-        "text_to_video_params": params,
-        "video_task_extra": extra,
-    }
-    video = component(
-        "video_base_component", "gen_video", "1.0.0", {"gen_video": gen_video}
-    )
-    video["process_type"] = 1
-    return wrap_draft(d, video)
-
-
-def video_body(d: VideoDraft, submit_id: str, aid: int) -> bytes:
-    """The body of ``POST /mweb/v1/aigc_draft/generate`` for a video."""
-    extend: dict[str, Any] = {"root_model": d.model_key}
-    if d.benefit_type:
-        commerce = {
-            "benefit_type": d.benefit_type,
-            "resource_id": "generate_video",
-            "resource_id_type": "str",
-            "resource_sub_type": "aigc",
-        }
-        extend["m_video_commerce_info"] = commerce
-        extend["m_video_commerce_info_list"] = [commerce]
-    extra = video_metrics_extra(d)
-    body = {
-        "extend": extend,
-        "submit_id": submit_id,
-        "metrics_extra": extra,
-        "draft_content": video_draft_content(d, extra),
-        "http_common_info": {"aid": aid},
-    }
-    return compact(body).encode()
-
-
 # --- errors of a video submit ---------------------------------------------------
 
 
@@ -399,110 +223,3 @@ def video_credit(points: Mapping[str, int]) -> int:
     """The credits that can pay for video: purchased and VIP, not the free gift
     credits (protocol doc §6.2: ``ret 1006`` "no relevant benefits")."""
     return int(points.get("purchaseCredit") or 0) + int(points.get("vipCredit") or 0)
-
-
-# --- records and the HQ file ------------------------------------------------------
-
-
-def _get(obj: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)
-    return obj
-
-
-def _number(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _url(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.startswith("http") else None
-
-
-def is_video_item(item: Mapping[str, Any]) -> bool:
-    return isinstance(item.get("video"), Mapping) or isinstance(
-        _get(item, "common_attr", "transcoded_video"), Mapping
-    )
-
-
-def video_url(item: Mapping[str, Any]) -> str | None:
-    """The video of a record's item, in the lookup order of §6.3."""
-    for path in (
-        ("common_attr", "transcoded_video", "origin", "video_url"),  # Asia
-        ("video", "transcoded_video", "origin", "video_url"),  # CN
-        ("video", "play_url"),
-        ("video", "download_url"),
-        ("video", "url"),
-    ):
-        if url := _url(_get(item, *path)):
-            return url
-    return None
-
-
-def item_id(item: Mapping[str, Any]) -> str | None:
-    for value in (
-        item.get("item_id"),
-        item.get("id"),
-        item.get("local_item_id"),
-        _get(item, "common_attr", "id"),
-    ):
-        if isinstance(value, str | int) and not isinstance(value, bool) and value:
-            return str(value)
-    return None
-
-
-def local_items_body(item_ids: list[str]) -> bytes:
-    """``get_local_item_list`` for the download of these items (§5.7)."""
-    return compact(
-        {
-            "item_id_list": list(item_ids),
-            "pack_item_opt": {"scene": 1, "need_data_integrity": True},
-            "is_for_video_download": True,
-        }
-    ).encode()
-
-
-def _main_url(video_model: Any) -> str | None:
-    """The best ``video_list.*.main_url`` (base64 of the URL) of a video_model,
-    which comes as a JSON string or an object."""
-    if isinstance(video_model, str):
-        try:
-            video_model = json.loads(video_model)
-        except ValueError:
-            return None
-    entries = _get(video_model, "video_list")
-    if not isinstance(entries, Mapping):
-        return None
-    ranked = sorted(
-        (e for e in entries.values() if isinstance(e, Mapping)),
-        key=lambda e: -_number(e.get("bitrate") or e.get("vwidth")),
-    )
-    for entry in ranked:
-        raw = entry.get("main_url")
-        if not isinstance(raw, str):
-            continue
-        try:
-            decoded = base64.b64decode(raw, validate=False).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            continue
-        if url := _url(decoded):
-            return url
-    return None
-
-
-def hq_urls(data: Any) -> dict[str, str]:
-    """``{item_id: url}`` of the download files a ``get_local_item_list``
-    answer offers (``video_model`` first, then the transcoded origin)."""
-    items = None
-    if isinstance(data, Mapping):
-        items = data.get("item_list") or data.get("local_item_list")
-    found: dict[str, str] = {}
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, Mapping):
-            continue
-        key = item_id(item)
-        url = _main_url(_get(item, "video", "video_model")) or video_url(item)
-        if key and url:
-            found[key] = url
-    return found
