@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "get_config",
     "parse_cookie_template",
+    "parse_quality_tiers",
     "parse_size_table",
     "validate",
 ]
@@ -96,6 +97,7 @@ DEFAULT_COOKIES = (
 _SIZE_ENTRY = re.compile(r"(\d{1,2}:\d{1,2})/([124]k)=(\d{3,4})x(\d{3,4})", re.ASCII)
 _COOKIE_ENTRY = re.compile(r"([A-Za-z0-9_.-]{1,64})=([\x21-\x2b\x2d-\x3a\x3c-\x7e]*)")
 _PLACEHOLDER = re.compile(r"\{(\w*)\}")
+TIERS = ("1k", "2k", "4k")
 COOKIE_FIELDS = ("session", "web_id", "user_id")  # the placeholders
 
 
@@ -117,6 +119,20 @@ def parse_size_table(
             raise ConfigError(f"JIMENG_SIZE_TABLE entry {entry!r}: sides are 256-8192")
         table[ratio, tier] = (int(width), int(height))
     return table
+
+
+@lru_cache(maxsize=8)
+def parse_quality_tiers(text: str) -> dict[str, str]:
+    """``IMAGE_QUALITY_TIERS`` as ``{"low": "1k", …}``."""
+    tiers: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, tier = part.lower().partition(":")
+        if not sep or name not in ("low", "medium", "high") or tier not in TIERS:
+            raise ConfigError(
+                f"IMAGE_QUALITY_TIERS={text!r}: use e.g. 'low:1k,medium:2k,high:4k'"
+            )
+        tiers[name] = tier
+    return tiers
 
 
 @lru_cache(maxsize=8)
@@ -417,6 +433,7 @@ def validate(settings: dict) -> None:
     unsafe together."""
     parse_size_table(tuple(settings["JIMENG_SIZE_TABLE"]))
     parse_cookie_template(settings["JIMENG_COOKIES"])
+    parse_quality_tiers(settings["IMAGE_QUALITY_TIERS"])
     if settings["POLL_FINISHING_INTERVAL"] > settings["POLL_MAX_INTERVAL"]:
         raise ConfigError("POLL_FINISHING_INTERVAL must not exceed POLL_MAX_INTERVAL")
     if (

@@ -37,8 +37,6 @@ import gevent
 import gevent.pool
 from PIL import Image, ImageOps, UnidentifiedImageError, features
 
-from config import ConfigError, _bool, _int, _str, _url
-
 from .catalog import Model
 from .errors import APIError, InvalidRequestError, PayloadTooLargeError
 from .fetcher import SafeFetcher, in_parallel
@@ -71,50 +69,6 @@ DECODABLE = {"png", "jpeg", "webp", "gif"} | (
 )
 _SCHEME = re.compile(r"(?i)[a-z][a-z0-9+.-]{0,20}:")
 _BASE64 = re.compile(r"[A-Za-z0-9+/_=-]+")
-
-
-class ImageSettings:
-    """The settings of this feature, read from the environment like config.py's
-    (``setting()`` prefers the app's config, where config.py carries them)."""
-
-    JIMENG_IMAGEX_URL = _url("JIMENG_IMAGEX_URL", "https://imagex.bytedanceapi.com")
-    JIMENG_IMAGEX_REGION = _str("JIMENG_IMAGEX_REGION", "cn-north-1")
-    JIMENG_IMAGE_CHECK = _bool("JIMENG_IMAGE_CHECK", True)
-    REFERENCE_MAX_BYTES = _int("REFERENCE_MAX_BYTES", 20 * 1024 * 1024, 1024, 2**31)
-    REFERENCE_MAX_SIDE = _int("REFERENCE_MAX_SIDE", 2048, 64, 8192)
-    IMAGE_QUALITY_TIERS = _str("IMAGE_QUALITY_TIERS", "low:1k,medium:2k,high:4k")
-
-
-def setting(config: Mapping[str, Any], name: str) -> Any:
-    return config[name] if name in config else getattr(ImageSettings, name)
-
-
-def quality_tiers(config: Mapping[str, Any]) -> dict[str, str]:
-    """``IMAGE_QUALITY_TIERS`` as ``{"low": "1k", …}``."""
-    text = setting(config, "IMAGE_QUALITY_TIERS")
-    tiers: dict[str, str] = {}
-    for part in str(text).split(","):
-        name, sep, tier = part.strip().partition(":")
-        if not part.strip():
-            continue
-        if (
-            not sep
-            or name.lower() not in ("low", "medium", "high")
-            or tier.lower()
-            not in (
-                "1k",
-                "2k",
-                "4k",
-            )
-        ):
-            raise ConfigError(
-                f"IMAGE_QUALITY_TIERS={text!r}: use e.g. 'low:1k,medium:2k,high:4k'"
-            )
-        tiers[name.lower()] = tier.lower()
-    return tiers
-
-
-quality_tiers({})  # refuse a malformed value at start-up, like config.py
 
 
 # --- which models, how many ------------------------------------------------------
@@ -364,8 +318,8 @@ def prepare_all(
 ) -> list[Prepared]:
     """Fetch/decode every source and re-encode it (in order; 400/413 on the first
     bad one)."""
-    limit = int(setting(config, "REFERENCE_MAX_BYTES"))
-    max_side = int(setting(config, "REFERENCE_MAX_SIDE"))
+    limit = int(config["REFERENCE_MAX_BYTES"])
+    max_side = int(config["REFERENCE_MAX_SIDE"])
 
     def one(source: Source) -> Prepared:
         data = raw_bytes(source, fetcher, limit)

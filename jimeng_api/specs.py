@@ -12,9 +12,11 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from config import parse_quality_tiers
+
 from .catalog import Model, get_model
 from .errors import InvalidRequestError
-from .references import QUALITY_ALIASES, quality_tiers, require_image_to_image
+from .references import QUALITY_ALIASES, require_image_to_image
 from .sizes import ImageSize, nearest_ratio, resolve_size, size_table
 from .upstream import Draft
 
@@ -113,7 +115,8 @@ def sized(
         return params
     if params.get("height") is not None:
         return params
-    tier = quality_tiers(config).get(QUALITY_ALIASES.get(quality or "", quality or ""))
+    tiers = parse_quality_tiers(config["IMAGE_QUALITY_TIERS"])
+    tier = tiers.get(QUALITY_ALIASES.get(quality or "", quality or ""))
     if tier and params.get("resolution") is None:
         params["resolution"] = "2k" if tier == "4k" and not model.modern else tier
     if references and params.get("ratio") is None:

@@ -38,7 +38,6 @@ from .errors import (
 from .jobs import Jobs
 from .reference_stash import forget as forget_references
 from .reference_stash import load as load_reference
-from .references import setting
 from .sealing import Sealer
 from .upstream import (
     AmbiguousSubmitError,
@@ -174,9 +173,9 @@ class Submitter:
             c = self.config
             self._uploader = ImageUploader(
                 self.client,
-                imagex_url=setting(c, "JIMENG_IMAGEX_URL"),
-                region=setting(c, "JIMENG_IMAGEX_REGION"),
-                safety_check=bool(setting(c, "JIMENG_IMAGE_CHECK"))
+                imagex_url=c["JIMENG_IMAGEX_URL"],
+                region=c["JIMENG_IMAGEX_REGION"],
+                safety_check=bool(c["JIMENG_IMAGE_CHECK"])
                 and c["JIMENG_REGION"] == "cn",
             )
         return self._uploader

@@ -126,6 +126,14 @@ def test_the_size_table_is_configurable(make_app, upstream):
     assert (info["width"], info["height"]) == (2048, 1152)  # model suffixes too
 
 
+def test_a_malformed_quality_tier_setting_refuses_to_start():
+    from config import TestingConfig
+    from jimeng_api import create_app
+
+    with pytest.raises(ValueError, match="IMAGE_QUALITY_TIERS"):
+        create_app(TestingConfig, overrides={"IMAGE_QUALITY_TIERS": "low:8k"})
+
+
 @pytest.mark.parametrize(
     "entry", ["16:9=2048x1152", "16:9/8k=2048x1152", "5:4/1k=1280x1024", "1:1/1k=64x64"]
 )

@@ -36,7 +36,6 @@ from ..references import (
     Source,
     prepare_all,
     require_image_to_image,
-    setting,
     sources_from_json,
     too_large,
 )
@@ -120,7 +119,7 @@ def _read_form() -> tuple[dict[str, Any], list[Source], str]:
     refuse_mask(files.get("mask") or form.get("mask"))
     fields = {k: form.get(k) for k in form if k not in FILE_FIELDS}
     params = load_json(image_edit_form_schema, fields)
-    limit = int(setting(current_app.config, "REFERENCE_MAX_BYTES"))
+    limit = int(current_app.config["REFERENCE_MAX_BYTES"])
     sources: list[Source] = []
     for name in FILE_FIELDS:
         parts: list[FileStorage | str] = [*files.getlist(name), *form.getlist(name)]
