@@ -35,6 +35,7 @@ CORS_SETTINGS = {
         "x-should-retry",
         "X-Task-Id",
         "X-Jimeng-Partial",
+        "X-Jimeng-Notice",
         "Location",
         "Retry-After",
     ],

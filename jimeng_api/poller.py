@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 TICK = 0.2  # seconds between two passes of the loop
 SCAN_INTERVAL = 1.0  # seconds between two looks at the unfinished index
-RENDER_ATTEMPTS = 3  # the images are paid for: their download is retried
 
 
 class Poller:
@@ -371,22 +370,19 @@ class Poller:
         short = len(tracked.urls) < asked and (explicit or not tracked.done)
         partial = f"{len(tracked.urls)}/{asked}" if short else None
         job["partial"] = partial
-        for attempt in range(RENDER_ATTEMPTS):
-            try:
-                result = self.renderer.render(job, tracked.urls, tracked.token)
-                break
-            except APIError as exc:  # e.g. a CDN hiccup while fetching b64_json
-                if attempt + 1 == RENDER_ATTEMPTS or exc.code != "fetch_failed":
-                    exc.retryable = False
-                    self.jobs.fail(tracked.job_id, exc)
-                    return
-                time.sleep(2**attempt)
+        try:
+            result, notice = self.renderer.deliver(job, tracked.urls, tracked.token)
+        except APIError as exc:
+            exc.retryable = False  # it was paid for: a retry would pay again
+            self.jobs.fail(tracked.job_id, exc)
+            return
         self.jobs.finish(
             tracked.job_id,
             status="completed",
             urls=tracked.urls,
             result=result,
             partial=partial,
+            notice=notice,
             progress={"images": len(tracked.urls), "expected": asked, "stage": "final"},
         )
 

@@ -10,13 +10,21 @@ from __future__ import annotations
 import base64
 import io
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
 from PIL import Image
 
+from .errors import APIError
 from .fetchlimits import sniff_image
 from .references import off_loop
+
+RENDER_ATTEMPTS = 3  # the images are paid for: their download is retried
+RETRIED = ("fetch_failed", "fetch_timeout")  # network failures of a download
+#: download failures after which b64_json images are delivered as URLs (a
+#: refused host is not one: its URL is not handed out)
+AS_URLS = (*RETRIED, "not_an_image", "fetch_too_large")
 
 #: (urls, the account's token or None) -> bodies; the token picks its proxy
 FetchAll = Callable[[list[str], str | None], list[bytes]]
@@ -78,6 +86,29 @@ class Renderer:
 
     def __init__(self, fetch_all: FetchAll) -> None:
         self.fetch_all = fetch_all
+
+    def deliver(
+        self, job: dict[str, Any], urls: list[str], token: str | None = None
+    ) -> tuple[dict[str, Any], str | None]:
+        """The body, and a notice when it is not what was asked for: the
+        ``b64_json`` downloads are retried on network failures, and if they
+        still fail the images (paid for) are delivered as URLs rather than lost.
+        Raises what cannot be delivered (e.g. a refused image host)."""
+        for attempt in range(RENDER_ATTEMPTS):
+            try:
+                return self.render(job, urls, token), None
+            except APIError as exc:
+                if exc.code in RETRIED and attempt + 1 < RENDER_ATTEMPTS:
+                    time.sleep(2**attempt)
+                    continue
+                if job["spec"].get("response_format") != "b64_json":
+                    raise
+                if exc.code not in AS_URLS:
+                    raise
+                as_urls = {**job, "spec": {**job["spec"], "response_format": "url"}}
+                notice = f"{exc.message} The images are delivered as URLs."
+                return self.render(as_urls, urls, token), notice
+        raise AssertionError("unreachable")  # the last attempt returns or raises
 
     def render(
         self, job: dict[str, Any], urls: list[str], token: str | None = None

@@ -212,6 +212,54 @@ def test_b64_json_downloads_each_image(make_app, upstream, image_host):
     assert all(set(d) == {"b64_json"} for d in data)
 
 
+class _BrokenImages(BaseHTTPRequestHandler):
+    """An image CDN that fails: 503 for /503/…, a text body for /text/…."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        failing = self.path.startswith("/503/")
+        body = b"busy" if failing else b"<html>not an image</html>"
+        self.send_response(503 if failing else 200)
+        self.send_header("Content-Type", "text/plain" if failing else "image/png")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("path", ["503", "text"])
+def test_b64_json_images_that_cannot_be_downloaded_come_as_urls(
+    make_app, upstream, monkeypatch, path
+):
+    """They were paid for: a failed download must not lose them."""
+    import jimeng_api.results
+
+    monkeypatch.setattr(jimeng_api.results, "RENDER_ATTEMPTS", 2)  # one 1 s pause
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenImages)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app = make_app(
+            IMAGE_FETCH_ALLOWED_HOSTS=("127.0.0.1",),
+            FETCH_ALLOW_PRIVATE_HOSTS=("127.0.0.1",),
+        )
+        host = f"http://127.0.0.1:{server.server_address[1]}"
+        urls = [f"{host}/{path}/{i}.png" for i in range(2)]
+        upstream.submitted("h1")
+        upstream.record("h1", 50, urls)
+        response = app.test_client().post(
+            "/v1/images/generations",
+            json={**CAT, "response_format": "b64_json"},
+            headers={"Authorization": "Bearer s"},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 200, response.json
+    assert response.json["data"] == [{"url": url} for url in urls]
+    assert "delivered as URLs" in response.headers["X-Jimeng-Notice"]
+
+
 def test_b64_json_refuses_urls_outside_the_allowlist(client, upstream):
     upstream.generation("h1", ["http://10.0.0.1/internal.png"])
     response = client.post(

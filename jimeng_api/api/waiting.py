@@ -107,6 +107,8 @@ def result_headers(job: dict[str, Any]) -> dict[str, str]:
     headers = {"X-Task-Id": job["id"]}
     if job.get("partial"):
         headers["X-Jimeng-Partial"] = job["partial"]
+    if job.get("notice"):  # e.g. b64_json images delivered as URLs
+        headers["X-Jimeng-Notice"] = job["notice"].encode("ascii", "replace").decode()
     return headers
 
 
