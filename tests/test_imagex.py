@@ -282,3 +282,24 @@ def test_a_dreamina_account_uploads_to_its_site_s_imagex(app):
     )
     assert "/us-east-1/imagex/aws4_request" in request.headers["authorization"]
     assert request.headers["Origin"] == app.config["DREAMINA_SITE_ORIGIN"]
+
+
+def test_an_answer_without_json_is_retried_as_a_whole_upload(
+    fresh_sim, sim_app, monkeypatch
+):
+    """An upload is free: a garbled ImageX answer (seen as a soak fault) must not
+    fail the edit."""
+    real, garbled = imagex._json, []
+
+    def first_apply_garbled(response):
+        if "ApplyImageUpload" in response.url and not garbled:
+            garbled.append(response.url)
+            return None
+        return real(response)
+
+    monkeypatch.setattr(imagex, "_json", first_apply_garbled)
+    uploader = uploader_for(sim_app, fresh_sim.base_url)
+    (uploaded,) = uploader.upload_all("imagex-session-0009", [png()])
+    assert garbled and uploaded.uri.startswith("tos-cn-i-tb4s082cfz/")
+    calls = fresh_sim.stats()["calls"]
+    assert (calls["imagex_apply"], calls["imagex_commit"]) == (2, 1)

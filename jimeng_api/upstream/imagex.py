@@ -54,6 +54,10 @@ def crc32_hex(data: bytes) -> str:
     return f"{zlib.crc32(data) & 0xFFFFFFFF:08x}"
 
 
+class Garbled(UpstreamError):
+    """ImageX answered without JSON (a proxy's page, a cut body): worth a retry."""
+
+
 @dataclass(frozen=True)
 class UploadToken:
     """The temporary ImageX keys of one account (call 1), and where and how its
@@ -172,10 +176,19 @@ class ImageUploader:
             pool.kill(block=False)
 
     def upload(self, keys: UploadToken, data: bytes) -> Uploaded:
-        """Apply, upload and commit one image; return its ``image_uri``."""
-        store_uri, auth, host, session_key = self._apply(keys, len(data))
-        self._put(keys, host, store_uri, auth, data)
-        return self._commit(keys, session_key)
+        """Apply, upload and commit one image; return its ``image_uri``. An
+        answer without JSON is a glitch: the three steps are done again (an
+        upload is free; nothing is charged before the generate call)."""
+        for attempt in range(self.retries + 1):
+            try:
+                store_uri, auth, host, session_key = self._apply(keys, len(data))
+                self._put(keys, host, store_uri, auth, data)
+                return self._commit(keys, session_key)
+            except Garbled:
+                if attempt == self.retries:
+                    raise
+            time.sleep(self.backoff * (2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
 
     def _apply(self, keys: UploadToken, size: int) -> tuple[str, str, str, str]:
         params = {
@@ -285,7 +298,7 @@ class ImageUploader:
         )
         answer = _json(response)
         if not isinstance(answer, dict):
-            raise UpstreamError(
+            raise Garbled(
                 f"ImageX answered {action} with HTTP {response.status_code} "
                 "and no JSON.",
                 code="upload_failed",
