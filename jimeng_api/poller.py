@@ -54,6 +54,7 @@ class Poller:
         self.client, self.renderer, self.sealer = client, renderer, sealer
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.lease_ttl = config["LEASE_TTL"]
+        self.slot_ttl = config["SLOT_TTL"]
         self.min_interval = config["POLL_MIN_INTERVAL"]
         self.stall = config["STALL_SECONDS"]
         self.idle_exit = config["POLLER_IDLE_EXIT"]
@@ -68,7 +69,7 @@ class Poller:
         # self.accounts and its tracked jobs consistent
         self._owning = threading.RLock()
         self._started = False
-        self._scanned = self._renewed = 0.0
+        self._scanned = self._renewed = self._slots_renewed = 0.0
         self._elsewhere: dict[str, float] = {}  # job id -> next look (monotonic)
         jobs.on_finish.append(self._finished)
         jobs.polled_here = lambda job_id: job_id in self.tracked or job_id in self.busy
@@ -119,6 +120,9 @@ class Poller:
         if now - self._renewed >= self.lease_ttl / 3:
             self._renewed = now
             self.renew()
+        if now - self._slots_renewed >= self.slot_ttl / 3:
+            self._slots_renewed = now
+            self.renew_slots()
         by_account: dict[str, list[Tracked]] = {}
         for tracked in list(self.tracked.values()):
             by_account.setdefault(tracked.account, []).append(tracked)
@@ -225,7 +229,7 @@ class Poller:
         with self._owning:
             names = ["poll:" + account for account in self.accounts]
             kept = set(self.store.renew_leases(names, self.holder, self.lease_ttl))
-            for account in {t.account for t in self.tracked.values()} | set(
+            for account in {t.account for t in list(self.tracked.values())} | set(
                 self.accounts
             ):
                 if "poll:" + account in kept:
@@ -236,8 +240,12 @@ class Poller:
                 else:
                     log.warning("lost the poll lease of account %s", account)
                     self._drop_account(account)
+
+    def renew_slots(self) -> None:
+        """Keep the concurrency slots of the jobs polled here (they run out
+        after SLOT_TTL if this worker dies)."""
         by_account: dict[str, list[Tracked]] = {}
-        for tracked in self.tracked.values():
+        for tracked in list(self.tracked.values()):
             by_account.setdefault(tracked.account, []).append(tracked)
         for jobs in by_account.values():
             self.submitter.accounts.renew_slots(jobs[0].token, [t.job_id for t in jobs])
