@@ -167,11 +167,16 @@ def test_draft_versions_follow_the_model_generation(client, upstream):
 
 
 class _Images(BaseHTTPRequestHandler):
+    """An image CDN: /img/N.png is an image; /503/… fails, /text/… is a page."""
+
     def do_GET(self):  # noqa: N802 (http.server's name)
-        index = self.path.rsplit("/", 1)[-1].split(".")[0]
-        body = PNG + f"-{index}".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
+        status, kind, body = 200, "image/png", b"<html>not an image</html>"
+        if self.path.startswith("/503/"):
+            status, kind, body = 503, "text/plain", b"busy"
+        elif self.path.startswith("/img/"):
+            body = PNG + f"-{self.path.rsplit('/', 1)[-1].split('.')[0]}".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -190,19 +195,23 @@ def image_host():
     server.server_close()
 
 
-def test_b64_json_downloads_each_image(make_app, upstream, image_host):
+def b64_generation(make_app, upstream, urls):
     app = make_app(
         IMAGE_FETCH_ALLOWED_HOSTS=("127.0.0.1",),
         FETCH_ALLOW_PRIVATE_HOSTS=("127.0.0.1",),
     )
-    urls = [f"{image_host}/img/{i}.png" for i in range(2)]
     upstream.submitted("h1")
     upstream.record("h1", 50, urls)
-    response = app.test_client().post(
+    return app.test_client().post(
         "/v1/images/generations",
         json={**CAT, "response_format": "b64_json"},
         headers={"Authorization": "Bearer s"},
     )
+
+
+def test_b64_json_downloads_each_image(make_app, upstream, image_host):
+    urls = [f"{image_host}/img/{i}.png" for i in range(2)]
+    response = b64_generation(make_app, upstream, urls)
     assert response.status_code == 200, response.json
     data = response.json["data"]
     assert [base64.b64decode(d["b64_json"]) for d in data] == [
@@ -212,49 +221,16 @@ def test_b64_json_downloads_each_image(make_app, upstream, image_host):
     assert all(set(d) == {"b64_json"} for d in data)
 
 
-class _BrokenImages(BaseHTTPRequestHandler):
-    """An image CDN that fails: 503 for /503/…, a text body for /text/…."""
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        failing = self.path.startswith("/503/")
-        body = b"busy" if failing else b"<html>not an image</html>"
-        self.send_response(503 if failing else 200)
-        self.send_header("Content-Type", "text/plain" if failing else "image/png")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.mark.parametrize("path", ["503", "text"])
 def test_b64_json_images_that_cannot_be_downloaded_come_as_urls(
-    make_app, upstream, monkeypatch, path
+    make_app, upstream, monkeypatch, image_host, path
 ):
     """They were paid for: a failed download must not lose them."""
     import jimeng_api.results
 
     monkeypatch.setattr(jimeng_api.results, "RENDER_ATTEMPTS", 2)  # one 1 s pause
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenImages)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        app = make_app(
-            IMAGE_FETCH_ALLOWED_HOSTS=("127.0.0.1",),
-            FETCH_ALLOW_PRIVATE_HOSTS=("127.0.0.1",),
-        )
-        host = f"http://127.0.0.1:{server.server_address[1]}"
-        urls = [f"{host}/{path}/{i}.png" for i in range(2)]
-        upstream.submitted("h1")
-        upstream.record("h1", 50, urls)
-        response = app.test_client().post(
-            "/v1/images/generations",
-            json={**CAT, "response_format": "b64_json"},
-            headers={"Authorization": "Bearer s"},
-        )
-    finally:
-        server.shutdown()
-        server.server_close()
+    urls = [f"{image_host}/{path}/{i}.png" for i in range(2)]
+    response = b64_generation(make_app, upstream, urls)
     assert response.status_code == 200, response.json
     assert response.json["data"] == [{"url": url} for url in urls]
     assert "delivered as URLs" in response.headers["X-Jimeng-Notice"]
