@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from urllib.parse import quote
 
 import requests
@@ -17,7 +16,6 @@ import requests
 from ..errors import ContentFilteredError
 from .client import JimengClient
 from .endpoints import ALGO_PROXY
-from .transport import sign
 
 log = logging.getLogger(__name__)
 
@@ -72,31 +70,8 @@ def _algo_proxy(client: JimengClient, token: str, body: bytes) -> requests.Respo
     """The pre-check call: an mweb call (signed, the account's cookie) with
     the extra ``babi_param`` query the web client sends."""
     session = client.sessions.get(token)
-    site = getattr(session, "jimeng_site", None) or client.site
-    now = int(time.time())
-    c = client.config
-    prepared = requests.PreparedRequest()
-    prepared.method = "POST"
-    prepared.url = client._url(ALGO_PROXY, session) + "&babi_param=" + quote(BABI_PARAM)
-    prepared.headers = session.headers.copy()
-    prepared.headers["Device-Time"] = str(now)
-    prepared.headers["Sign"] = sign(
-        ALGO_PROXY,
-        now,
-        c["JIMENG_PLATFORM_CODE"],
-        getattr(site, "app_version", None) or c["JIMENG_APP_VERSION"],
-        client.sign_affixes,
-    )
-    prepared.headers["Content-Type"] = "application/json"
-    prepared.headers["Content-Length"] = str(len(body))
-    prepared.body = body
-    prepared.hooks = {"response": []}
-    return session.send(
-        prepared,
-        timeout=client.timeout,
-        allow_redirects=False,
-        proxies=getattr(session, "jimeng_proxies", None) or {},
-    )
+    extra = "&babi_param=" + quote(BABI_PARAM)
+    return client.send_signed(ALGO_PROXY, session, body, {}, query=extra)
 
 
 def refused_error(index: int) -> ContentFilteredError:

@@ -136,21 +136,23 @@ class Transport:
 
     # --- transport ---
 
-    def _send(
+    def send_signed(
         self,
         path: str,
         session: AccountSession,
         body: bytes | None,
         headers: dict[str, str],
+        query: str = "",
     ) -> requests.Response:
-        """Sign and send one call. The request is prepared by hand: the session's
-        headers are complete already, so requests' per-call merging is skipped."""
+        """Sign and send one call (*query*: more of it, ``&k=v``). The request
+        is prepared by hand: the session's headers are complete already, so
+        requests' per-call merging is skipped."""
         site = session.jimeng_site or self.site
         now = int(time.time())
         c = self.config
         prepared = requests.PreparedRequest()
         prepared.method = "POST"
-        prepared.url = self._url(path, session)
+        prepared.url = self._url(path, session) + query
         prepared.headers = session.headers.copy()
         prepared.headers.update(headers)
         prepared.headers["Device-Time"] = str(now)
@@ -212,7 +214,7 @@ class Transport:
         session = self.sessions.get(token)
         proxy = session.jimeng_proxy
         try:
-            response = self._send(path, session, body, headers)
+            response = self.send_signed(path, session, body, headers)
         except requests.RequestException as exc:
             if proxy is not None and _proxy_failed(exc):
                 metrics.upstream_call(endpoint, "proxy_error")
