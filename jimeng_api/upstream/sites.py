@@ -72,29 +72,21 @@ class Site:
     def app_version(self) -> str:
         return self._get("JIMENG_APP_VERSION", "DREAMINA_APP_VERSION")
 
+    def _site_or(self, field: str, cn_key: str) -> str:
+        """A Dreamina site's own value, or the CN site's setting."""
+        return _DREAMINA[self.region][field] if self.dreamina else self.config[cn_key]
+
     @property
     def region_param(self) -> str:
-        return (
-            _DREAMINA[self.region]["param"]
-            if self.dreamina
-            else self.config["JIMENG_REGION"]
-        )
+        return self._site_or("param", "JIMENG_REGION")
 
     @property
     def lang(self) -> str:
-        return (
-            _DREAMINA[self.region]["lang"]
-            if self.dreamina
-            else self.config["JIMENG_LANG"]
-        )
+        return self._site_or("lang", "JIMENG_LANG")
 
     @property
     def loc(self) -> str:
-        return (
-            _DREAMINA[self.region]["loc"]
-            if self.dreamina
-            else self.config["JIMENG_LOC"]
-        )
+        return self._site_or("loc", "JIMENG_LOC")
 
     @property
     def imagex_url(self) -> str:
