@@ -319,6 +319,10 @@ class Config:
     # the CN site's ImageX (Dreamina sites: DREAMINA_*_IMAGEX_URL) and SigV4 region
     JIMENG_IMAGEX_URL = _url("JIMENG_IMAGEX_URL", "https://imagex.bytedanceapi.com")
     JIMENG_IMAGEX_REGION = _str("JIMENG_IMAGEX_REGION", "cn-north-1")
+    # the ImageX OpenAPI version of the upload calls (§5.5)
+    JIMENG_IMAGEX_API_VERSION = _str("JIMENG_IMAGEX_API_VERSION", "2018-08-01")
+    # the blend draft's min_version with 2+ references (§5.4)
+    JIMENG_BLEND_MIN_VERSION = _str("JIMENG_BLEND_MIN_VERSION", "3.2.9")
     # the CN site's safety pre-check of uploaded references (algo_proxy)
     JIMENG_IMAGE_CHECK = _bool("JIMENG_IMAGE_CHECK", True)
     WEBHOOK_URL = (

@@ -211,7 +211,11 @@ class Submitter:
             BlendImage(u.uri, float(e.get("strength", 0.5)))
             for u, e in zip(uploaded, entries, strict=True)
         )
-        return BlendDraft(**spec["draft"], images=blend)
+        return BlendDraft(
+            **spec["draft"],
+            images=blend,
+            blend_min_version=self.config["JIMENG_BLEND_MIN_VERSION"],
+        )
 
     def _forget_references(self, job: dict[str, Any]) -> None:
         """Drop a finished job's stashed reference bytes (a group's parts share

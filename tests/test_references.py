@@ -21,6 +21,7 @@ from werkzeug.test import encode_multipart
 from jimeng_api import references, sizes
 from jimeng_api.catalog import get_model
 from jimeng_api.errors import InvalidRequestError, PayloadTooLargeError
+from jimeng_api.upstream.drafts import generate_body
 
 AUTH = {"Authorization": "Bearer references-session-1"}
 
@@ -388,6 +389,29 @@ def test_json_references_of_every_kind_make_one_blend(sim_client, fresh_sim, web
     assert task["prompt"] == "######a fox" and task["model"] == "high_aes_general_v40"
     stats = fresh_sim.stats()
     assert stats["calls"]["imagex_commit"] == 3 and stats["violations"] == []
+
+
+def test_the_blend_min_version_is_a_setting(fresh_sim, make_app, monkeypatch):
+    app = make_app(
+        JIMENG_BASE_URL=fresh_sim.base_url,
+        JIMENG_IMAGEX_URL=fresh_sim.base_url,
+        JIMENG_BLEND_MIN_VERSION="3.3.1",
+    )
+    client = app.extensions["jimeng"]["client"]
+    sent, submit = [], client.submit
+    monkeypatch.setattr(
+        client, "submit", lambda *a, **k: sent.append(a[1]) or submit(*a, **k)
+    )
+    images = [data_uri(image_bytes(64, 36)), data_uri(image_bytes(32, 32))]
+    response = app.test_client().post(
+        "/v1/images/generations", json=edit(n=1, image=images), headers=AUTH
+    )
+    assert response.status_code == 200, response.json
+    (draft,) = sent
+    envelope = json.loads(
+        json.loads(generate_body(draft, "s", 513695))["draft_content"]
+    )
+    assert envelope["min_version"] == "3.3.1"
 
 
 def test_chat_image_parts_make_an_image_to_image_request(sim_client, fresh_sim):

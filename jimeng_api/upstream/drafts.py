@@ -185,6 +185,7 @@ class BlendDraft(Draft):
     """A draft with 1-10 reference images: sent as a "blend" generation."""
 
     images: tuple[BlendImage, ...] = ()
+    blend_min_version: str = BLEND_MIN_VERSION  # JIMENG_BLEND_MIN_VERSION
 
 
 def blend_prompt(prompt: str, count: int) -> str:
@@ -223,7 +224,7 @@ def _blend(d: BlendDraft) -> dict[str, Any]:
         raise ValueError(f"a blend takes 1-{MAX_BLEND_IMAGES} images, not {count}")
     blend: dict[str, Any] = {"type": "", "id": _uid()}
     if count >= 2:
-        blend["min_version"] = BLEND_MIN_VERSION
+        blend["min_version"] = d.blend_min_version
     blend.update(
         {
             "min_features": [],
@@ -261,7 +262,7 @@ def blend_draft_content(d: BlendDraft) -> str:
     ``abilities.blend`` instead of ``generate``, ``gen_option`` beside it."""
     abilities = {"blend": _blend(d), "gen_option": _gen_option(d)}
     blend = component("image_base_component", "blend", d.min_version, abilities)
-    return wrap_draft(d, blend, BLEND_MIN_VERSION)
+    return wrap_draft(d, blend, d.blend_min_version)
 
 
 def blend_metrics_extra(d: BlendDraft, submit_id: str) -> str:

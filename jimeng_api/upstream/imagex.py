@@ -43,7 +43,6 @@ from .sigv4 import amz_date, sigv4_headers
 
 log = logging.getLogger(__name__)
 
-IMAGEX_VERSION = "2018-08-01"
 DEFAULT_SERVICE_ID = "tb4s082cfz"  # CN (§5.5, call 1)
 UPLOAD_CONCURRENCY = 4
 _BASE36 = string.digits + string.ascii_lowercase
@@ -105,6 +104,7 @@ class ImageUploader:
         self.retries = int(config["UPSTREAM_RETRIES"])
         self.backoff = float(config["UPSTREAM_RETRY_BACKOFF"])
         self.origin = config["JIMENG_SITE_ORIGIN"]
+        self.api_version = config["JIMENG_IMAGEX_API_VERSION"]
         self.browser_headers = {
             "Sec-Fetch-Site": "cross-site",
             "User-Agent": config["JIMENG_USER_AGENT"],
@@ -193,7 +193,7 @@ class ImageUploader:
     def _apply(self, keys: UploadToken, size: int) -> tuple[str, str, str, str]:
         params = {
             "Action": "ApplyImageUpload",
-            "Version": IMAGEX_VERSION,
+            "Version": self.api_version,
             "ServiceId": keys.service_id,
             "FileSize": str(size),
             "s": "".join(random.choices(_BASE36, k=10)),
@@ -245,7 +245,7 @@ class ImageUploader:
     def _commit(self, keys: UploadToken, session_key: str) -> Uploaded:
         params = {
             "Action": "CommitImageUpload",
-            "Version": IMAGEX_VERSION,
+            "Version": self.api_version,
             "ServiceId": keys.service_id,
         }
         body = json.dumps({"SessionKey": session_key}, separators=(",", ":")).encode()
