@@ -21,10 +21,10 @@ from .fetchlimits import sniff_image
 from .references import off_loop
 
 RENDER_ATTEMPTS = 3  # the images are paid for: their download is retried
-RETRIED = ("fetch_failed", "fetch_timeout")  # network failures of a download
+RETRIED = ("fetch_failed",)  # a download cut by the network (not a slow CDN)
 #: download failures after which b64_json images are delivered as URLs (a
 #: refused host is not one: its URL is not handed out)
-AS_URLS = (*RETRIED, "not_an_image", "fetch_too_large")
+AS_URLS = (*RETRIED, "fetch_timeout", "not_an_image", "fetch_too_large")
 
 #: (urls, the account's token or None) -> bodies; the token picks its proxy
 FetchAll = Callable[[list[str], str | None], list[bytes]]

@@ -420,9 +420,11 @@ def test_a_dripping_image_server_is_cut_at_the_fetch_deadline(
     fresh_sim.configure(public_base_url=f"http://{internal['drip']}")
     started = time.monotonic()
     response = b64_generation(server)
-    assert response.status_code == 504, response.text[:300]
-    assert response.json()["error"]["code"] == "fetch_timeout"
     assert time.monotonic() - started < 1.5 + 4  # the fetch deadline + generation
+    # the images were paid for: their URLs come back rather than nothing
+    assert response.status_code == 200, response.text[:300]
+    assert "url" in response.json()["data"][0]
+    assert "delivered as URLs" in response.headers["X-Jimeng-Notice"]
 
 
 def test_images_over_the_response_cap_are_a_clear_400(server, fresh_sim):
