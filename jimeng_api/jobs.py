@@ -285,7 +285,7 @@ class Jobs:
         subscription = self.notifier.subscribe(job["id"])
         try:
             yield job
-            read_at = time.monotonic()
+            read_at = yielded_at = time.monotonic()
             while job["status"] not in FINISHED:
                 now = time.monotonic()
                 if now >= end:
@@ -298,7 +298,8 @@ class Jobs:
                     else WAIT_POLL_INTERVAL
                 )
                 due = read_at + reread
-                changed = subscription.wait(min(end, due, now + (tick or reread)) - now)
+                wake = min(end, due, yielded_at + tick) if tick else min(end, due)
+                changed = subscription.wait(wake - now)
                 latest = subscription.take() if changed else None
                 if latest is None and (changed or time.monotonic() >= due):
                     latest, read_at = self.store.get_job(job["id"]), time.monotonic()
@@ -307,8 +308,12 @@ class Jobs:
                 if latest is not None and latest.get("updated_at") != seen:
                     job, seen = latest, latest.get("updated_at")
                     yield job
-                elif tick:
+                    yielded_at = time.monotonic()
+                elif tick and time.monotonic() - yielded_at >= tick:
+                    # a timer may fire a little early: None only once a whole
+                    # tick has passed, so a keep-alive is due when it comes
                     yield None
+                    yielded_at = time.monotonic()
         finally:
             self.notifier.unsubscribe(job["id"], subscription)
 

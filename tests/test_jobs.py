@@ -571,3 +571,17 @@ def test_a_waiter_rereads_when_another_process_changes_the_job(app):
     started = time.monotonic()
     assert next(waiter)["status"] == "completed"
     assert time.monotonic() - started < 1.5 and reads
+
+
+def test_a_waiter_with_a_tick_yields_none_a_whole_tick_apart(app):
+    """The SSE keep-alive goes out when a None comes a whole interval after the
+    last write; a timer that fires a little early must not skip it."""
+    jobs, job, _ = _waiting(app)
+    waiter = jobs.wait(job, timeout=10, tick=0.2)
+    next(waiter)
+    times = [time.monotonic()]
+    for _ in range(4):
+        assert next(waiter) is None
+        times.append(time.monotonic())
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert all(0.2 <= gap < 0.35 for gap in gaps), gaps
