@@ -36,7 +36,7 @@ from typing import Any
 from . import metrics
 from .errors import APIError
 from .results import encode_as, preview
-from .sse import DONE, KEEPALIVE, sse_data
+from .sse import DONE, KEEPALIVE, keepalive_due, sse_data
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def image_events(
             for latest in updates:
                 now = time.monotonic()
                 if latest is None:
-                    if now - last >= keepalive:
+                    if keepalive_due(now, last, keepalive):
                         last = now
                         yield KEEPALIVE
                     continue

@@ -41,6 +41,7 @@ WAIT_POLL_INTERVAL = 0.5  # a waiter rereads the store at least this often
 #: this process's Jobs and wakes the waiter; the reread is a safety net (a
 #: DELETE on another worker, a poll lease lost to another worker)
 LOCAL_REREAD_INTERVAL = 5.0
+TICK_SLACK = 0.005  # a timer may fire this much early: the tick has come
 
 
 @dataclass(frozen=True)
@@ -285,7 +286,8 @@ class Jobs:
         subscription = self.notifier.subscribe(job["id"])
         try:
             yield job
-            read_at = yielded_at = time.monotonic()
+            read_at = time.monotonic()
+            next_tick = read_at + (tick or 0)
             while job["status"] not in FINISHED:
                 now = time.monotonic()
                 if now >= end:
@@ -298,7 +300,7 @@ class Jobs:
                     else WAIT_POLL_INTERVAL
                 )
                 due = read_at + reread
-                wake = min(end, due, yielded_at + tick) if tick else min(end, due)
+                wake = min(end, due, next_tick) if tick else min(end, due)
                 changed = subscription.wait(wake - now)
                 latest = subscription.take() if changed else None
                 if latest is None and (changed or time.monotonic() >= due):
@@ -308,12 +310,12 @@ class Jobs:
                 if latest is not None and latest.get("updated_at") != seen:
                     job, seen = latest, latest.get("updated_at")
                     yield job
-                    yielded_at = time.monotonic()
-                elif tick and time.monotonic() - yielded_at >= tick:
-                    # a timer may fire a little early: None only once a whole
-                    # tick has passed, so a keep-alive is due when it comes
+                elif tick and time.monotonic() >= next_tick - TICK_SLACK:
+                    # a steady tick, whatever changed in between: the writer
+                    # decides from its own last write whether a keep-alive is due
                     yield None
-                    yielded_at = time.monotonic()
+                if tick and time.monotonic() >= next_tick - TICK_SLACK:
+                    next_tick = max(next_tick + tick, time.monotonic() + TICK_SLACK)
         finally:
             self.notifier.unsubscribe(job["id"], subscription)
 

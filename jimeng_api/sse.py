@@ -15,6 +15,16 @@ log = logging.getLogger(__name__)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 KEEPALIVE = ": keep-alive\n\n"  # a comment line; SSE clients ignore it
+#: a keep-alive is due this close to its interval: the waiter's ticks and the
+#: writer's clock are read a few microseconds apart
+KEEPALIVE_SLACK = 0.02
+
+
+def keepalive_due(now: float, last_write: float, interval: float) -> bool:
+    """Whether nothing was written for (about) *interval* seconds."""
+    return now - last_write >= interval - KEEPALIVE_SLACK
+
+
 DONE = "data: [DONE]\n\n"
 
 
@@ -77,7 +87,7 @@ def stream_completion(
                     last = now
                     text.append(delta)
                     yield writer.delta(delta)
-                elif now - last >= keepalive:
+                elif keepalive_due(now, last, keepalive):
                     last = now
                     yield KEEPALIVE
             yield writer.finish()

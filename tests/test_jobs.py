@@ -573,15 +573,18 @@ def test_a_waiter_rereads_when_another_process_changes_the_job(app):
     assert time.monotonic() - started < 1.5 and reads
 
 
-def test_a_waiter_with_a_tick_yields_none_a_whole_tick_apart(app):
-    """The SSE keep-alive goes out when a None comes a whole interval after the
-    last write; a timer that fires a little early must not skip it."""
+def test_a_waiter_with_a_tick_yields_none_on_a_steady_beat(app):
+    """The SSE keep-alive goes out when a None comes about an interval after
+    the last write: changes in between (a progress update every poll) must
+    not push the beat back, and a timer that fires early must not skip it."""
     jobs, job, _ = _waiting(app)
     waiter = jobs.wait(job, timeout=10, tick=0.2)
+    started = time.monotonic()
     next(waiter)
-    times = [time.monotonic()]
+    threading.Timer(0.1, lambda: jobs.update(job["id"], progress={"images": 0})).start()
+    assert next(waiter)["progress"] == {"images": 0}  # at 0.1 s
+    beats = []
     for _ in range(4):
         assert next(waiter) is None
-        times.append(time.monotonic())
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert all(0.2 <= gap < 0.35 for gap in gaps), gaps
+        beats.append(time.monotonic() - started)
+    assert [round(b, 1) for b in beats] == [0.2, 0.4, 0.6, 0.8], beats

@@ -41,7 +41,7 @@ from ..schemas_videos import (
     video_generation_schema,
 )
 from ..specs import clean_prompt
-from ..sse import SSE_HEADERS, ChunkWriter, stream_completion
+from ..sse import SSE_HEADERS, ChunkWriter, keepalive_due, stream_completion
 from ..video_files import forget_video_file, video_file
 from ..videos import POLL_AFTER_MS, video_object, video_spec
 from .waiting import (
@@ -196,7 +196,7 @@ def _waiting_body(
         for latest in updates:
             if latest is not None:
                 job = latest
-            if time.monotonic() - last >= tick:
+            if keepalive_due(time.monotonic(), last, tick):
                 last = time.monotonic()
                 yield KEEPALIVE
         if job["status"] == "completed":
