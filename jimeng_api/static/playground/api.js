@@ -151,27 +151,39 @@ export async function streamImages(conn, job, signal, onUpdate) {
   };
   if (job.negativePrompt) body.negative_prompt = job.negativePrompt;
   const response = await call(conn, "/v1/chat/completions", { method: "POST", body, signal });
-  if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) throw localError("error.badResponse");
-
   let content = "";
   let urls = [];
-  let done = false;
-  const onEvent = ({ data }) => {
-    if (data === "[DONE]") return (done = true);
-    let chunk;
-    try {
-      chunk = JSON.parse(data);
-    } catch {
-      throw localError("error.badResponse");
-    }
-    if (chunk && chunk.error) throw openAIError("stream", null, chunk);
+  await readJsonEvents(response, (chunk) => {
     const choice = chunk && Array.isArray(chunk.choices) ? chunk.choices[0] : null;
     const delta = choice && choice.delta && typeof choice.delta.content === "string" ? choice.delta.content : "";
-    if (!delta) return false;
+    if (!delta) return;
     content += delta;
     urls = [...content.matchAll(MARKDOWN_IMAGE)].map((m) => m[1]);
     const lines = content.replace(MARKDOWN_IMAGE, "").split("\n").map((l) => l.trim()).filter(Boolean);
     onUpdate({ urls, progress: lines.length ? lines[lines.length - 1] : "" });
+  });
+  if (!urls.length) throw localError("error.noImages");
+  return urls;
+}
+
+/**
+ * Read an SSE answer of JSON events until `data: [DONE]`, giving each event to
+ * `onJson`; an error event, a body that is not JSON, or a stream that ends
+ * early throws.
+ */
+async function readJsonEvents(response, onJson) {
+  if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) throw localError("error.badResponse");
+  let done = false;
+  const onEvent = ({ data }) => {
+    if (data === "[DONE]") return (done = true);
+    let value;
+    try {
+      value = JSON.parse(data);
+    } catch {
+      throw localError("error.badResponse");
+    }
+    if (value && value.error) throw openAIError("stream", null, value);
+    onJson(value);
     return false;
   };
   try {
@@ -181,8 +193,6 @@ export async function streamImages(conn, job, signal, onUpdate) {
     throw localError("error.streamEnded");
   }
   if (!done) throw localError("error.streamEnded");
-  if (!urls.length) throw localError("error.noImages");
-  return urls;
 }
 
 // ---------------------------------------------------------------- image to image
@@ -223,34 +233,16 @@ export async function editImages(conn, job, signal) {
  */
 export async function streamEdits(conn, job, signal, onUpdate) {
   const response = await postEdit(conn, job, true, signal);
-  if (!(response.headers.get("Content-Type") || "").includes("text/event-stream")) throw localError("error.badResponse");
   const taskId = response.headers.get("X-Task-Id");
   const images = [];
-  let done = false;
-  const onEvent = ({ data }) => {
-    if (data === "[DONE]") return (done = true);
-    let event;
-    try {
-      event = JSON.parse(data);
-    } catch {
-      throw localError("error.badResponse");
-    }
-    if (event && event.error) throw openAIError("stream", null, event);
-    if (!event || typeof event.type !== "string" || !event.type.endsWith(".completed") || typeof event.b64_json !== "string") return false;
+  await readJsonEvents(response, (event) => {
+    if (!event || typeof event.type !== "string" || !event.type.endsWith(".completed") || typeof event.b64_json !== "string") return;
     const format = /^(png|jpeg|webp)$/.test(event.output_format) ? event.output_format : "png";
     const index = Number.isInteger(event.image_index) ? event.image_index : images.length;
     images[index] = `data:image/${format};base64,${event.b64_json}`;
     onUpdate({ urls: images.filter(Boolean), progress: "" });
-    return false;
-  };
-  try {
-    await readEventStream(response, onEvent);
-  } catch (err) {
-    if (err instanceof ApiError || (err && err.name === "AbortError")) throw err;
-    throw localError("error.streamEnded");
-  }
+  });
   const urls = images.filter(Boolean);
-  if (!done) throw localError("error.streamEnded");
   if (!urls.length) throw localError("error.noImages");
   return { urls, taskId };
 }
