@@ -11,12 +11,11 @@ and writes call it every ``PURGE_EVERY`` seconds.
 A writer waits for another process's write lock without blocking its worker:
 SQLite's own busy handler would sleep inside C, stopping every greenlet of the
 process, so ``busy_timeout`` is 0 and ``BEGIN IMMEDIATE`` is retried with
-``time.sleep`` (cooperative under gevent) for up to ``BUSY_TIMEOUT_MS``.
+``time.sleep`` (cooperative under gevent; ``sqlite_locks.py``).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 import sqlite3
 import threading
@@ -28,9 +27,8 @@ from typing import Any
 
 from . import check_new_job, dump_job, load_job, merge_job, ttl_seconds
 from .base import UNFINISHED, Store, StoreError
+from .sqlite_locks import locked, use_wal
 
-BUSY_TIMEOUT_MS = 5000
-BUSY_PAUSES = (0.0005, 0.001, 0.002, 0.005, 0.01)  # then 0.01 s each
 PURGE_EVERY = 60.0  # seconds between opportunistic purges (per process)
 LIVE = "(expires_at IS NULL OR expires_at > ?)"
 
@@ -81,10 +79,10 @@ class SqliteStore(Store):
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            conn.execute("PRAGMA busy_timeout = 0")  # waits: _locked() below
-            _use_wal(conn)
+            conn.execute("PRAGMA busy_timeout = 0")  # waits: locked()
+            use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
-            _locked(lambda: conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
+            locked(lambda: conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
         except BaseException:
             conn.close()
             raise
@@ -101,7 +99,7 @@ class SqliteStore(Store):
         with self._lock:
             try:
                 conn = self._connection()
-                _locked(lambda: conn.execute(begin))
+                locked(lambda: conn.execute(begin))
                 try:
                     yield conn
                     conn.execute("COMMIT")
@@ -126,7 +124,7 @@ class SqliteStore(Store):
             with self._tx("BEGIN") as db:
                 return db.execute(sql, args).fetchone()
 
-        return _locked(read)
+        return locked(read)
 
     def _run(self, sql: str, args: tuple[Any, ...]) -> int:
         """Run one write statement; return how many rows it changed."""
@@ -367,38 +365,6 @@ def _after_fork_hook(store: SqliteStore) -> Any:
             alive._after_fork()
 
     return hook
-
-
-def _is_locked(exc: BaseException) -> bool:
-    cause = exc.__cause__ if isinstance(exc, StoreError) else exc
-    text = str(cause)
-    return isinstance(cause, sqlite3.OperationalError) and (
-        "locked" in text or "busy" in text
-    )
-
-
-def _locked(attempt: Any) -> Any:
-    """Run *attempt* until the file is not locked by another process, sleeping
-    between tries (a greenlet switch under gevent) for up to BUSY_TIMEOUT_MS."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    for tries in itertools.count():
-        try:
-            return attempt()
-        except (sqlite3.OperationalError, StoreError) as exc:
-            if not _is_locked(exc) or time.monotonic() > deadline:
-                raise
-        time.sleep(BUSY_PAUSES[min(tries, len(BUSY_PAUSES) - 1)])
-
-
-def _use_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL mode (once per file; workers that open it at the
-    same moment find it locked and wait)."""
-
-    def mode() -> str:
-        return conn.execute("PRAGMA journal_mode").fetchone()[0].lower()
-
-    while _locked(mode) != "wal":
-        _locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
 
 
 def _first_readable(rows: Any, count: int) -> list[dict[str, Any]]:
